@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "export": "plotter.cli.export:export",
     "profiles": "plotter.cli.profiles:profiles",
     "stream": "plotter.cli.stream:stream",
-    "sim": "plotter.cli.stream:sim",
+    "sim": "plotter.cli.sim:sim",
     "devices": "plotter.cli.stream:devices",
     "train": "plotter.cli.train:train",
     "evaluate": "plotter.cli.evaluate:evaluate",
