@@ -1,0 +1,191 @@
+"""`plotterd.yaml`: which devices the daemon owns, where its socket and job file live, and the HTTP switch.
+
+Frozen dataclasses, validated on load so a typo is one clear `ConfigError` line at startup rather than a
+worker that dies later. A simulated plotter is just a device whose port is a `grblsim://` URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from plotter.errors import PlotterError
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+class ConfigError(PlotterError):
+    """The daemon configuration file is missing or has an invalid field (the message names it)."""
+
+
+def default_runtime_dir() -> Path:
+    """Socket dir: $PLOTTER_RUNTIME_DIR, systemd's $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/plotter, /tmp."""
+    for var in ("PLOTTER_RUNTIME_DIR", "RUNTIME_DIRECTORY"):
+        if os.environ.get(var):
+            return Path(os.environ[var].split(":")[0])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "plotter"
+    return Path(f"/tmp/plotter-{os.getuid()}")
+
+
+def default_socket() -> Path:
+    return Path(os.environ.get("PLOTTER_SOCKET") or default_runtime_dir() / "plotterd.sock")
+
+
+def default_store() -> Path:
+    """$PLOTTER_STORE, systemd's $STATE_DIRECTORY, or $XDG_STATE_HOME/plotter/jobs.sqlite3."""
+    if os.environ.get("PLOTTER_STORE"):
+        return Path(os.environ["PLOTTER_STORE"])
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "jobs.sqlite3"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "plotter" / "jobs.sqlite3"
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One plotter: a port (path or URL), its firmware profile and paper."""
+
+    name: str
+    port: str
+    profile: str = "grbl-servo"
+    paper: str = "a4"
+    baudrate: int = 115200
+    auto_resume: bool = True
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    devices: tuple[DeviceConfig, ...]
+    socket: Path = field(default_factory=default_socket)
+    store: Path = field(default_factory=default_store)
+    http: HttpConfig = HttpConfig()
+    models: dict[str, str] = field(default_factory=dict)
+    preload: tuple[str, ...] = ()
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def device(self, name: str) -> DeviceConfig:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        names = ", ".join(d.name for d in self.devices) or "none"
+        raise ConfigError(f"no device {name!r} in the daemon config (devices: {names})")
+
+
+def _check_keys(where: str, data: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _device(name: object, data: object) -> DeviceConfig:
+    if not isinstance(name, str) or not _NAME.match(name) or name == "any":
+        raise ConfigError(f"devices: bad device name {name!r} (letters, digits, _ . -; not 'any')")
+    if isinstance(data, str):
+        data = {"port": data}
+    if not isinstance(data, dict) or not data.get("port"):
+        raise ConfigError(f"devices.{name}.port: required (a serial path or a grblsim:// URL)")
+    _check_keys(f"devices.{name}", data, {"port", "profile", "paper", "baudrate", "auto_resume"})
+    try:
+        return DeviceConfig(
+            name=name,
+            port=str(data["port"]),
+            profile=str(data.get("profile", DeviceConfig.profile)),
+            paper=str(data.get("paper", DeviceConfig.paper)),
+            baudrate=int(data.get("baudrate", DeviceConfig.baudrate)),
+            auto_resume=bool(data.get("auto_resume", True)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"devices.{name}: {exc}") from None
+
+
+def _http(data: object) -> HttpConfig:
+    if data in (None, False):
+        return HttpConfig()
+    if data is True:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("http: expected a mapping (enabled, host, port, token)")
+    _check_keys("http", data, {"enabled", "host", "port", "token", "token_file"})
+    token = data.get("token")
+    if data.get("token_file"):
+        try:
+            token = Path(os.path.expanduser(str(data["token_file"]))).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"http.token_file: {exc}") from None
+    token = token or os.environ.get("PLOTTER_HTTP_TOKEN")
+    enabled = bool(data.get("enabled", True))
+    host = str(data.get("host", "127.0.0.1"))
+    if enabled and not token:
+        raise ConfigError(
+            "http.token: required when HTTP is enabled (or set token_file / $PLOTTER_HTTP_TOKEN)"
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"http.host: {host!r} is not a loopback address; the control API is localhost-only")
+    return HttpConfig(enabled=enabled, host=host, port=int(data.get("port", 8765)), token=token)
+
+
+def parse_config(data: object, source: str = "config") -> DaemonConfig:
+    """Build a `DaemonConfig` from parsed YAML; every error names the field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    _check_keys(
+        source,
+        data,
+        {"devices", "socket", "store", "http", "models", "preload", "backoff_initial_s", "backoff_max_s"},
+    )
+    devices = data.get("devices") or {}
+    if not isinstance(devices, dict) or not devices:
+        raise ConfigError(f"{source}: devices: at least one device is required (name: {{port: ...}})")
+    models = data.get("models") or {}
+    if not isinstance(models, dict):
+        raise ConfigError(f"{source}: models: expected a mapping model name -> checkpoint path")
+    kwargs: dict = {}
+    if data.get("socket"):
+        kwargs["socket"] = Path(os.path.expanduser(str(data["socket"])))
+    if data.get("store"):
+        kwargs["store"] = Path(os.path.expanduser(str(data["store"])))
+    try:
+        backoff = (float(data.get("backoff_initial_s", 0.5)), float(data.get("backoff_max_s", 30.0)))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: backoff_initial_s/backoff_max_s must be numbers") from None
+    if not 0 < backoff[0] <= backoff[1]:
+        raise ConfigError(f"{source}: backoff_initial_s must be > 0 and <= backoff_max_s")
+    return DaemonConfig(
+        devices=tuple(_device(k, v) for k, v in devices.items()),
+        http=_http(data.get("http")),
+        models={str(k): str(v) for k, v in models.items()},
+        preload=tuple(str(m) for m in data.get("preload") or ()),
+        backoff_initial_s=backoff[0],
+        backoff_max_s=backoff[1],
+        **kwargs,
+    )
+
+
+def load_config(path: str | Path | None) -> DaemonConfig:
+    """Read `plotterd.yaml`; without a file, one simulated plotter named `sim` (to try the daemon)."""
+    if path is None:
+        return parse_config({"devices": {"sim": {"port": "grblsim://?clock=virtual"}}}, "default config")
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} not found") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {p}: {str(exc).splitlines()[0]}") from None
+    return parse_config(data, str(p))
