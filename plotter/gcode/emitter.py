@@ -1,0 +1,148 @@
+"""Sketch (mm, bed frame) -> G-code lines that GRBL 1.1 accepts.
+
+Why: the G-code is the contract with the machine. Everything here is shaped by GRBL's limits: absolute mm
+(G21 G90), plane and feed mode stated once (G17 G94), travel with G0 (or G1 at a profile feed), F only when it
+changes, the pen lifted first and last, a G4 dwell after every pen move so a servo has time to move before
+the next motion, short numbers without trailing zeros, few and short comments (they count against the 80
+characters and the RX buffer), and `M2` at the end. Every emitted line is run through `rules.check_line`.
+
+Frames: sketches arrive in the *bed frame*: mm, x to the right, y *down*, origin at the top-left corner of the
+bed seen from above. A machine whose origin is bottom-left (Y up, the usual GRBL plotter) gets y = height - y.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from plotter import __version__
+from plotter.errors import GcodeError, LayoutError
+from plotter.gcode.profile import Profile
+from plotter.gcode.rules import check_line
+from plotter.sketch import Sketch
+
+EPS = 1e-6
+
+
+def fmt(value: float, decimals: int) -> str:
+    """Shortest fixed-point text at `decimals`: 12.5 not 12.500, 3 not 3.0, 0 not -0."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def comment(text: str, room: int) -> str:
+    """A GRBL-safe comment: parentheses content limited to plain characters and `room` characters in all."""
+    clean = re.sub(r"[^A-Za-z0-9 ._:,/+=-]", "", text).strip()
+    return f"({clean[: max(0, room - 3)]})" if room > 3 and clean else ""
+
+
+def to_machine(sketch_mm: Sketch, profile: Profile) -> list[np.ndarray]:
+    """Bed-frame strokes -> machine XY strokes; refuses anything outside the bed (by how much)."""
+    if sketch_mm.unit != "mm":
+        raise GcodeError(f"the emitter needs a sketch in mm (lay it out first), got unit {sketch_mm.unit!r}")
+    bed = profile.bed
+    if sketch_mm.strokes:
+        x0, y0, x1, y1 = sketch_mm.bounds()
+        over = max(-x0, -y0, x1 - bed.width, y1 - bed.height)
+        if over > EPS:
+            raise LayoutError(
+                f"drawing leaves the {bed.width:g} x {bed.height:g} mm bed of profile {profile.name!r} by "
+                f"{over:.2f} mm (x {x0:.1f}..{x1:.1f}, y {y0:.1f}..{y1:.1f})"
+            )
+    if not bed.y_up:
+        return [s.copy() for s in sketch_mm.strokes]
+    return [np.column_stack([s[:, 0], bed.height - s[:, 1]]) for s in sketch_mm.strokes]
+
+
+class _Writer:
+    """Tracks modal state (feed, position) so that words are written only when they change."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.p = profile
+        self.d = profile.output.decimals
+        self.lines: list[str] = []
+        self.feed: str | None = None
+        self.pos: tuple[str, str] | None = None
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def dwell(self, seconds: float) -> None:
+        if seconds > 0:
+            self.add(f"G4 P{fmt(seconds, 3)}")
+
+    def pen_up(self) -> None:
+        pen = self.p.pen
+        if pen.mode == "servo":
+            self.add(pen.up_command)
+        else:
+            self.add(f"G0 Z{fmt(pen.z_up, self.d)}")
+        self.dwell(pen.dwell_up)
+
+    def pen_down(self) -> None:
+        pen = self.p.pen
+        if pen.mode == "servo":
+            self.add(pen.down_command)
+        else:
+            self.feed = fmt(pen.z_feed, 1)
+            self.add(f"G1 Z{fmt(pen.z_down, self.d)} F{self.feed}")
+        self.dwell(pen.dwell_down)
+
+    def xy(self, point: np.ndarray) -> tuple[str, str]:
+        return fmt(float(point[0]), self.d), fmt(float(point[1]), self.d)
+
+    def move(self, point: np.ndarray, draw: bool) -> None:
+        target = self.xy(point)
+        if target == self.pos:
+            return
+        words = f"X{target[0]} Y{target[1]}"
+        if draw or self.p.motion.travel_feed is not None:
+            feed = fmt(self.p.motion.draw_feed if draw else self.p.motion.travel_feed, 1)
+            f_word = "" if feed == self.feed else f" F{feed}"
+            self.feed = feed
+            self.add(f"G1 {words}{f_word}")
+        else:
+            self.add(f"G0 {words}")
+        self.pos = target
+
+
+def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) -> list[str]:
+    """G-code lines (no newlines) drawing the strokes in order; raises if any line would be refused."""
+    strokes = to_machine(sketch_mm, profile)
+    w = _Writer(profile)
+    out = profile.output
+    if out.comments:
+        label = f"plotter {__version__} {profile.name}" + (f" {job_name}" if job_name else "")
+        text = comment(label, min(out.max_line_length - 1, 60))
+        if text:
+            w.add(text)
+    w.add("G21 G90 G17 G94")
+    for line in out.header:
+        w.add(line)
+    w.pen_up()
+    for stroke in strokes:
+        w.move(stroke[0], draw=False)
+        w.pen_down()
+        if len(stroke) == 1:  # a dot: pen down and up in place
+            w.pos = w.xy(stroke[0])
+        for point in stroke[1:]:
+            w.move(point, draw=True)
+        w.pen_up()
+    for line in out.footer:
+        w.add(line)
+    if out.return_home:
+        w.move(np.zeros(2), draw=False)
+    w.add("M2")
+    validate_lines(w.lines, profile)
+    return w.lines
+
+
+def validate_lines(lines: list[str], profile: Profile) -> None:
+    """Raise `GcodeError` naming the first line the firmware would refuse."""
+    for number, line in enumerate(lines, start=1):
+        problems = check_line(line, profile)
+        if problems:
+            raise GcodeError(f"line {number} {line!r}: {problems[0]}")
