@@ -1,0 +1,307 @@
+"""A persistent record of what GRBL acknowledged, and the plan to resume a job after a failure.
+
+GRBL's `ok` means "parsed and planned", not "drawn": after a reset or a USB drop up to a planner's worth
+of acknowledged lines never ran. So the journal keeps two marks, `acked` (ok received) and `synced` (known
+to have physically run: the ok of a G4/M3/M5 that empties the planner, or an idle machine), and a resume
+starts from the last pen-up before the first line that is not known to be done. The sink is pluggable: a
+JSON-lines file for the CLI, anything with `append`/`records` (a SQLite table) for the daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from plotter.errors import JobError
+from plotter.grbl.flow import clean_line
+
+
+class Sink(Protocol):
+    """Where journal records go; records are small JSON-compatible dicts, appended in order."""
+
+    def append(self, record: dict) -> None: ...
+
+    def records(self) -> list[dict]: ...
+
+
+class MemorySink:
+    """Records in a list (tests, and the daemon before it stores them)."""
+
+    def __init__(self) -> None:
+        self._records: list[dict] = []
+
+    def append(self, record: dict) -> None:
+        self._records.append(dict(record))
+
+    def records(self) -> list[dict]:
+        return list(self._records)
+
+
+class JsonLinesSink:
+    """One JSON object per line, flushed and fsynced per record so a crash loses at most the last one."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def append(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def records(self) -> list[dict]:
+        if not self.path.exists():
+            raise JobError(f"journal {self.path} does not exist")
+        out: list[dict] = []
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                if n == len(lines):
+                    break  # a torn last record from a crash: everything before it stands
+                raise JobError(f"journal {self.path} line {n} is not JSON") from None
+        return out
+
+
+def digest(lines: Sequence[str]) -> str:
+    """Identity of a program as GRBL sees it, so a journal cannot be applied to another file."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(clean_line(line).encode("utf-8", errors="replace") + b"\n")
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JournalState:
+    """What a journal says about a job: the marks are absolute line indices (0-based)."""
+
+    total: int
+    digest: str
+    acked: int = 0
+    synced: int = 0
+    error_index: int | None = None
+    error_code: int | None = None
+    status: str | None = None  # last run's ending: done, error, alarm, reset, lost, vanished, cancelled
+
+    @property
+    def failure_point(self) -> int:
+        """First line not known to be done; a resume goes back from here to a pen-up."""
+        if self.status == "done":
+            return self.total
+        if self.status == "error" and self.error_index is not None:
+            return self.error_index  # GRBL kept running what it had buffered; nothing before it was lost
+        return self.synced
+
+
+class Journal:
+    """Records one job's progress through a sink; the streamer calls `begin`, `ack`, `error`, `end`."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self._acked = -1
+        self._synced = -1
+
+    def begin(self, lines: Sequence[str], start: int = 0) -> None:
+        self.sink.append({"t": "begin", "lines": len(lines), "digest": digest(lines), "start": start})
+        self._acked = self._synced = start
+
+    def ack(self, acked: int, synced: int) -> None:
+        """Marks moved: every line before `acked` got its ok, every line before `synced` ran."""
+        if acked != self._acked or synced != self._synced:
+            self._acked, self._synced = acked, synced
+            self.sink.append({"t": "ack", "acked": acked, "synced": synced})
+
+    def error(self, index: int, code: int) -> None:
+        self.sink.append({"t": "error", "index": index, "code": code})
+
+    def end(self, status: str, detail: str = "") -> None:
+        self.sink.append({"t": "end", "status": status, "detail": detail})
+
+    def state(self) -> JournalState:
+        return load_state(self.sink.records())
+
+
+def load_state(records: Iterable[dict]) -> JournalState:
+    """Fold records into the latest marks; later runs (resumes) of the same program extend earlier ones."""
+    values: dict = {}
+    for rec in records:
+        kind = rec.get("t")
+        if kind == "begin":
+            if values and values["digest"] != rec.get("digest"):
+                raise JobError("journal mixes two different programs")
+            values.setdefault("total", rec.get("lines", 0))
+            values.setdefault("digest", rec.get("digest", ""))
+            values.update(status=None, error_index=None, error_code=None)
+        elif kind == "ack" and values:
+            values["acked"] = max(values.get("acked", 0), int(rec["acked"]))
+            values["synced"] = max(values.get("synced", 0), int(rec["synced"]))
+        elif kind == "error" and values:
+            values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
+        elif kind == "end" and values:
+            values["status"] = rec.get("status")
+    if not values:
+        raise JobError("journal has no job in it (no 'begin' record)")
+    return JournalState(**values)
+
+
+# -- resume planning -----------------------------------------------------------------------------
+
+_WORD = re.compile(r"([A-Z])([-+]?[0-9]*\.?[0-9]+)")
+
+
+@dataclass(frozen=True)
+class PenCommands:
+    """The profile's pen moves as cleaned G-code, e.g. up=('M5',) down=('M3S1000',); empty = detect."""
+
+    up: tuple[str, ...] = ()
+    down: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """Where to restart (`start_index`) and the lines that restore the machine's state first."""
+
+    start_index: int
+    preamble: tuple[str, ...] = ()
+    position: tuple[float, float] | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _words(cleaned: str) -> list[tuple[str, float]]:
+    return [(k, float(v)) for k, v in _WORD.findall(cleaned)]
+
+
+def _pen_event(cleaned: str, pens: PenCommands, next_motion: str | None) -> str | None:
+    """'up', 'down' or None for one cleaned line."""
+    if pens.up and cleaned in pens.up:
+        return "up"
+    if pens.down and cleaned in pens.down:
+        return "down"
+    if pens.up or pens.down:
+        return None
+    words = _words(cleaned)
+    letters = {k for k, _ in words}
+    g = {v for k, v in words if k == "G"}
+    m = {v for k, v in words if k == "M"}
+    if 5 in m:
+        return "up"
+    if (3 in m or 4 in m) or ("Z" in letters and not letters & {"X", "Y"} and g <= {0, 1}):
+        # servo S value or Z height: which one it is shows in the next motion, travel (G0) or draw (G1)
+        if 3 in m and "S" in letters and [v for k, v in words if k == "S"][0] == 0:
+            return "up"
+        return "up" if next_motion in (None, "G0") else "down"
+    return None
+
+
+def _next_motions(cleaned: Sequence[str]) -> list[str | None]:
+    """For each line, the motion mode (G0/G1) of the next XY move after it."""
+    out: list[str | None] = [None] * len(cleaned)
+    mode = "G0"
+    modes: list[str] = []
+    for text in cleaned:  # forward: the modal motion in effect on each line
+        for k, v in _words(text):
+            if k == "G" and v in (0, 1, 2, 3):
+                mode = "G0" if v == 0 else "G1"
+        modes.append(mode)
+    upcoming: str | None = None
+    for i in range(len(cleaned) - 1, -1, -1):
+        out[i] = upcoming
+        letters = {k for k, _ in _words(cleaned[i])}
+        if letters & {"X", "Y"}:
+            upcoming = modes[i]
+    return out
+
+
+def resume_plan(lines: Sequence[str], failure: int, pens: PenCommands | None = None) -> ResumePlan:
+    """Plan a restart for a job that is known done before line `failure` (0-based).
+
+    Goes back to the last pen-up before `failure` (nothing skipped; only the interrupted stroke is redrawn)
+    and returns a preamble: units, absolute mode, feed, pen up, a G0 to where the machine was, then the
+    program's own distance and motion modes.
+    """
+    pens = pens or PenCommands()
+    cleaned = [clean_line(line) for line in lines]
+    failure = max(0, min(failure, len(cleaned)))
+    if failure >= len(cleaned):
+        return ResumePlan(len(cleaned), (), None, ("job already complete",))
+    nxt = _next_motions(cleaned)
+    state = {"units": None, "distance": "G90", "motion": "G0", "feed": None}
+    pos = {"X": 0.0, "Y": 0.0}
+    snapshots: list[tuple[dict, dict, str | None]] = []  # state before each line
+    pen: str | None = None
+    pen_up_lines: tuple[str, ...] = ()
+    last_up = -1
+    for i, text in enumerate(cleaned[:failure + 1]):
+        snapshots.append((dict(state), dict(pos), pen))
+        if i == failure:
+            break
+        event = _pen_event(text, pens, nxt[i])
+        if event == "up":
+            pen, last_up = "up", i
+            follow = cleaned[i + 1] if i + 1 < len(cleaned) else ""
+            pen_up_lines = (text, follow) if follow.startswith("G4") else (text,)
+        elif event == "down":
+            pen = "down"
+        _advance(text, state, pos)
+    before_pen = snapshots[failure][2]
+    stroke_done = _pen_event(cleaned[failure], pens, nxt[failure]) == "up"  # every segment before it ran
+    if before_pen == "up" or failure == 0 or stroke_done:
+        start = failure
+    elif last_up >= 0:
+        start = last_up + 1
+    else:
+        return ResumePlan(0, (), None, ("no pen-up before the failure: restarting from the top",))
+    if start == 0:
+        return ResumePlan(0, (), None, ("restarting from the top",))
+    st, ps, _ = snapshots[start]
+    return _preamble(start, st, ps, pens.up or pen_up_lines)
+
+
+def _advance(text: str, state: dict, pos: dict) -> None:
+    words = _words(text)
+    scale = 25.4 if state["units"] == "G20" else 1.0
+    for k, v in words:
+        if k == "G":
+            if v in (20, 21):
+                state["units"] = f"G{int(v)}"
+                scale = 25.4 if v == 20 else 1.0
+            elif v in (90, 91):
+                state["distance"] = f"G{int(v)}"
+            elif v in (0, 1, 2, 3):
+                state["motion"] = f"G{int(v)}"
+        elif k == "F":
+            state["feed"] = v
+    moves = {k: v * scale for k, v in words if k in ("X", "Y")}
+    if moves and not any(k == "G" and v in (4, 10, 28, 30, 53, 92) for k, v in words):
+        for axis, value in moves.items():
+            pos[axis] = pos[axis] + value if state["distance"] == "G91" else value
+
+
+def _num(value: float) -> str:
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _preamble(start: int, state: dict, pos: dict, pen_up: tuple[str, ...]) -> ResumePlan:
+    units = state["units"] or "G21"
+    scale = 25.4 if units == "G20" else 1.0
+    pre = [units, "G90"]
+    if state["feed"] is not None:
+        pre.append(f"F{state['feed']:g}")
+    pre.extend(pen_up)
+    pre.append(f"G0X{_num(pos['X'] / scale)}Y{_num(pos['Y'] / scale)}")
+    if state["distance"] == "G91":
+        pre.append("G91")
+    if state["motion"] != "G0":
+        pre.append(state["motion"])
+    notes = () if pen_up else ("no pen-up command known: pass the profile's pen commands",)
+    return ResumePlan(start, tuple(pre), (pos["X"], pos["Y"]), notes)
