@@ -1,0 +1,194 @@
+"""`plotter train <model>`: one group, one set of shared options, one subcommand per model.
+
+Adding a model is a few lines: a function that builds the model from the loaded data, decorated with
+`@train.command(...)` and `@train_options(...)`, which calls `run_training(...)`. torch is imported only when
+a command runs, so `plotter --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+_SCHEDULES = click.Choice(["exp-decay", "warmup-cosine", "constant"])
+
+
+def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_every: int) -> Callable:
+    """Options every model's train command shares (defaults differ per model)."""
+
+    def deco(fn: Callable) -> Callable:
+        opts = [
+            click.option(
+                "--data",
+                "data_path",
+                required=True,
+                type=click.Path(exists=True, path_type=Path),
+                help="A directory, a sketch-rnn/packed .npz, or a Quick, Draw! .ndjson.",
+            ),
+            click.option(
+                "--class", "classes", multiple=True, required=True, help="Class to train on (repeatable)."
+            ),
+            click.option(
+                "--out",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Run directory (default runs/<model>-<classes>).",
+            ),
+            click.option("--steps", default=steps, show_default=True, help="Optimizer steps at most."),
+            click.option("--batch-size", default=batch_size, show_default=True),
+            click.option("--lr", default=lr, show_default=True, help="Peak learning rate."),
+            click.option("--min-lr", default=1e-5, show_default=True),
+            click.option("--lr-schedule", type=_SCHEDULES, default=schedule, show_default=True),
+            click.option(
+                "--lr-decay", default=0.9999, show_default=True, help="Per-step factor (exp-decay)."
+            ),
+            click.option("--warmup-steps", default=500, show_default=True, help="Warmup (warmup-cosine)."),
+            click.option("--weight-decay", default=0.0, show_default=True),
+            click.option("--grad-clip", default=1.0, show_default=True),
+            click.option(
+                "--eval-every", default=eval_every, show_default=True, help="Steps between validations."
+            ),
+            click.option(
+                "--patience",
+                default=10,
+                show_default=True,
+                help="Validations without improvement before stopping (0 = never).",
+            ),
+            click.option(
+                "--max-minutes", type=float, default=None, help="Wall-clock budget; best checkpoint kept."
+            ),
+            click.option("--seed", default=0, show_default=True),
+            click.option("--threads", "num_threads", type=int, default=None, help="torch CPU threads."),
+            click.option("--log-every", default=50, show_default=True, help="Steps between progress lines."),
+            click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto."),
+            click.option(
+                "--limit", type=int, default=None, help="Use at most this many training sketches per class."
+            ),
+            click.option("--resume", is_flag=True, help="Continue the run in --out from its resume.pt."),
+        ]
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return functools.wraps(fn)(fn)
+
+    return deco
+
+
+@click.group()
+def train() -> None:
+    """Train a sketch model on Quick, Draw! strokes (checkpoints, loss curve, resumable; DDP via torchrun)."""
+
+
+def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], augment: Any = None) -> None:
+    """Load data, build the model with `build(split_data)`, run the shared loop, report where things went."""
+    import torch
+
+    from plotter.training.data import BucketBatcher, StrokeDataset, compute_scale, load_splits
+    from plotter.training.loop import TrainConfig, fit
+
+    device = opts["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    classes = list(opts["classes"])
+    out = opts["out"] or Path("runs") / f"{kind}-{'-'.join(classes)}"
+    fields = (
+        "steps",
+        "batch_size",
+        "lr",
+        "min_lr",
+        "lr_schedule",
+        "lr_decay",
+        "warmup_steps",
+        "weight_decay",
+        "grad_clip",
+        "eval_every",
+        "patience",
+        "max_minutes",
+        "seed",
+        "num_threads",
+        "log_every",
+    )
+    cfg = TrainConfig(**{k: opts[k] for k in fields}, out=str(out), device=device)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    data = load_splits(opts["data_path"], classes, seed=opts["seed"], limit=opts["limit"])
+    if not data.valid:
+        raise click.ClickException("the data has no validation sketches")
+    scale = compute_scale(data.train)
+    train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
+    valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)
+    model = build(data)
+    model.scale, model.classes = scale, classes
+    n_params = sum(p.numel() for p in model.parameters())
+    click.echo(
+        f"{kind}: {n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(valid_ds)} valid sketches, "
+        f"scale {scale:.3f}, device {device}, {torch.get_num_threads()} threads -> {out}"
+    )
+    meta = {
+        **data.provenance,
+        "credit": "Quick, Draw! dataset, Google, CC BY 4.0",
+        "train": {k: v for k, v in cfg.__dict__.items() if k != "out"},
+        "parameters": n_params,
+    }
+    result = fit(
+        model,
+        BucketBatcher(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True),
+        BucketBatcher(valid_ds, cfg.batch_size, shuffle=False),
+        cfg,
+        meta=meta,
+        resume=opts["resume"],
+        echo=click.echo,
+    )
+    click.echo(
+        f"stopped ({result.stopped}) at step {result.steps} after {result.minutes:.1f} min; best valid "
+        f"{result.best_val:.4f} at step {result.best_step}: {result.out / 'best.pt'}"
+    )
+
+
+@train.command("sketch-rnn")
+@train_options(lr=1e-3, schedule="exp-decay", batch_size=100, steps=20_000, eval_every=500)
+@click.option(
+    "--enc-hidden", default=128, show_default=True, help="Encoder GRU size per direction (paper 256)."
+)
+@click.option("--dec-hidden", default=256, show_default=True, help="Decoder GRU size (paper 512).")
+@click.option("--z-size", default=64, show_default=True, help="Latent size (paper 128).")
+@click.option("--mixtures", default=20, show_default=True)
+@click.option("--dropout", default=0.1, show_default=True, help="Drop probability on decoder outputs.")
+@click.option("--kl-weight", default=0.5, show_default=True)
+@click.option("--kl-tolerance", default=0.2, show_default=True)
+@click.option(
+    "--kl-decay-rate", default=0.99995, show_default=True, help="KL annealing: w -> kl_weight by rate**step."
+)
+@click.option("--unconditional", is_flag=True, help="Decoder only (no encoder / latent).")
+@click.option(
+    "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
+)
+@click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
+def sketch_rnn(**opts: Any) -> None:
+    """Train Sketch-RNN (bi-GRU encoder, GRU decoder, Gaussian mixture): best.pt, last.pt, loss.png."""
+    from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
+    from plotter.training.augment import Augment
+
+    def build(data: Any) -> SketchRNN:
+        n = len(data.classes)
+        return SketchRNN(
+            SketchRNNConfig(
+                enc_hidden=opts["enc_hidden"],
+                dec_hidden=opts["dec_hidden"],
+                z_size=opts["z_size"],
+                n_mixtures=opts["mixtures"],
+                dropout=opts["dropout"],
+                n_classes=n,
+                class_embed=16 if n > 1 else 0,
+                conditional=not opts["unconditional"],
+                kl_weight=opts["kl_weight"],
+                kl_tolerance=opts["kl_tolerance"],
+                kl_decay_rate=opts["kl_decay_rate"],
+            )
+        )
+
+    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
+    run_training("sketch-rnn", build, opts, augment)

@@ -1,0 +1,382 @@
+"""Stroke data for both models: load by class, split, normalize, and batch by length.
+
+Why it looks like this: sketch-rnn style training is dominated by padding on a CPU, so batches are built from
+length buckets and padded only to the batch's own maximum. Every sketch is kept as normalized stroke-3
+(float32, offsets divided by one scale = std of all training offsets); stroke-5 tensors are built per batch.
+
+Batch layout (T = longest sketch in the batch, in points):
+    y[b, :n]    real points as stroke-5 (dx, dy, p1, p2, p3=0)
+    y[b, n]     end-of-sketch row (0, 0, 0, 0, 1)       <- comes *after* the last point
+    y[b, n+1:]  padding rows (0, 0, 0, 0, 1)
+    x           = [start token (0, 0, 1, 0, 0), y[:, :-1]] (teacher forcing input)
+    mask[b, t]  = 1 for t <= n (points and the end row), 0 for padding
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from plotter.errors import DataError, UnknownClassError
+from plotter.training.augment import Augment
+
+MAX_LEN = 250  # sketches with more points are dropped (sketch-rnn's max_seq_len)
+CLAMP = 1000.0  # raw offsets are clamped to +-CLAMP (data units) before normalization
+START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+@dataclass
+class SplitData:
+    """Raw (un-normalized, clamped, length-filtered) stroke-3 arrays per split, with class ids."""
+
+    classes: list[str]
+    train: list[np.ndarray] = field(default_factory=list)
+    valid: list[np.ndarray] = field(default_factory=list)
+    test: list[np.ndarray] = field(default_factory=list)
+    train_ids: list[int] = field(default_factory=list)
+    valid_ids: list[int] = field(default_factory=list)
+    test_ids: list[int] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[list[np.ndarray], list[int]]:
+        if name not in ("train", "valid", "test"):
+            raise DataError(f"unknown split {name!r}; expected train, valid or test")
+        return getattr(self, name), getattr(self, f"{name}_ids")
+
+
+# ---------------------------------------------------------------------------------------------- readers
+def _clean(sketches: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
+    out = []
+    for s in sketches:
+        a = np.asarray(s, dtype=np.float32)
+        if a.ndim != 2 or a.shape[1] != 3 or len(a) == 0 or len(a) > max_len or not np.isfinite(a).all():
+            continue
+        a = a.copy()
+        a[:, :2] = np.clip(a[:, :2], -CLAMP, CLAMP)
+        a[:, 2] = (a[:, 2] > 0.5).astype(np.float32)
+        a[-1, 2] = 1.0  # the last point always lifts the pen
+        out.append(a)
+    return out
+
+
+def _det_split(
+    items: list, key: str, valid_frac: float, test_frac: float, seed: int
+) -> tuple[list, list, list]:
+    """Deterministic split that does not depend on numpy versions: a permutation seeded from (class, seed)."""
+    rng = np.random.default_rng(zlib.crc32(f"{key}:{seed}".encode()))
+    idx = rng.permutation(len(items))
+    n_test, n_valid = int(round(len(items) * test_frac)), int(round(len(items) * valid_frac))
+    test = [items[i] for i in idx[:n_test]]
+    valid = [items[i] for i in idx[n_test : n_test + n_valid]]
+    train = [items[i] for i in idx[n_test + n_valid :]]
+    return train, valid, test
+
+
+def _read_npz_official(path: Path) -> dict[str, list[np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as d:
+            if not {"train", "valid", "test"} <= set(d.files):
+                raise DataError(f"{path}: not a sketch-rnn .npz (needs train/valid/test arrays)")
+            return {k: list(d[k]) for k in ("train", "valid", "test")}
+    except DataError:
+        raise
+    except Exception as exc:  # zip/pickle errors vary by numpy version
+        raise DataError(f"{path}: cannot read .npz ({type(exc).__name__}: {exc})") from None
+
+
+def packed_classes(path: Path) -> list[str]:
+    """Class names held by a packed quickdraw.npz (`<class>__data` + `<class>__offsets`)."""
+    with np.load(path) as d:
+        return sorted(k[: -len("__data")] for k in d.files if k.endswith("__data"))
+
+
+def _read_packed(path: Path, cls: str) -> list[np.ndarray]:
+    try:
+        d = np.load(path)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read .npz ({type(exc).__name__}: {exc})") from None
+    with d:
+        if f"{cls}__data" not in d.files:
+            names = sorted(k[: -len("__data")] for k in d.files if k.endswith("__data"))
+            raise UnknownClassError(f"class {cls!r} is not in {path.name}{_suggest(cls, names)}")
+        x, o = d[f"{cls}__data"], d[f"{cls}__offsets"]
+    return [x[o[i] : o[i + 1]] for i in range(len(o) - 1)]
+
+
+def _suggest(name: str, names: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _read_ndjson(path: Path) -> list[np.ndarray]:
+    """Quick, Draw! .ndjson (simplified or raw): one drawing a line; raw ones get simplified."""
+    try:
+        from plotter.sketch.io import read_sketches  # IO's reader, when present
+    except ImportError:
+        read_sketches = None
+    if read_sketches is not None:
+        return [_simplify_if_raw(s.to_stroke3()) for s in read_sketches(path)]
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if rec.get("recognized") is False:
+                    continue
+                pts = [np.column_stack([s[0], s[1]]).astype(np.float64) for s in rec["drawing"]]
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise DataError(f"{path}:{lineno}: not a Quick, Draw! drawing ({exc})") from None
+            s3 = _strokes_to_stroke3([p for p in pts if len(p)])
+            if len(s3):
+                out.append(_simplify_if_raw(s3))
+    return out
+
+
+def _strokes_to_stroke3(strokes: list[np.ndarray]) -> np.ndarray:
+    if not strokes:
+        return np.zeros((0, 3))
+    pts = np.concatenate(strokes)
+    lift = np.zeros(len(pts))
+    lift[np.cumsum([len(s) for s in strokes]) - 1] = 1
+    return np.column_stack([np.diff(pts, axis=0, prepend=np.zeros((1, 2))), lift])
+
+
+def _simplify_if_raw(s3: np.ndarray, eps: float = 2.0) -> np.ndarray:
+    """Raw drawings (not in a 0-255 box or > MAX_LEN points) are simplified like Google's: box 255, RDP 2."""
+    pts = np.cumsum(s3[:, :2], axis=0)
+    lo, hi = pts.min(0), pts.max(0)
+    if len(s3) <= MAX_LEN and lo.min() >= 0 and hi.max() <= 255:
+        return s3
+    span = max(float((hi - lo).max()), 1e-9)
+    pts = (pts - lo) * (255.0 / span)
+    ends = np.flatnonzero(s3[:, 2] > 0.5) + 1
+    strokes = [pts[a:b] for a, b in zip(np.r_[0, ends[:-1]], ends) if b > a]
+    return _strokes_to_stroke3([_rdp(np.round(s), eps) for s in strokes])
+
+
+def _rdp(p: np.ndarray, eps: float) -> np.ndarray:
+    if len(p) < 3:
+        return p
+    a, b = p[0], p[-1]
+    ab = b - a
+    n = np.hypot(*ab)
+    rel = p - a
+    d = np.abs(ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / n if n > 0 else np.hypot(rel[:, 0], rel[:, 1])
+    i = int(np.argmax(d))
+    if d[i] <= eps:
+        return np.stack([a, b])
+    return np.concatenate([_rdp(p[: i + 1], eps)[:-1], _rdp(p[i:], eps)])
+
+
+def _class_source(path: Path, cls: str) -> Path:
+    """Inside a directory prefer `<class>.npz` (official split), then `<class>.ndjson`, then quickdraw.npz."""
+    for cand in (f"{cls}.npz", f"{cls}.ndjson", f"full_simplified_{cls}.ndjson", f"full_raw_{cls}.ndjson"):
+        if (path / cand).is_file():
+            return path / cand
+    if (path / "quickdraw.npz").is_file():
+        return path / "quickdraw.npz"
+    raise UnknownClassError(
+        f"no data for class {cls!r} in {path} (looked for {cls}.npz, {cls}.ndjson, quickdraw.npz)"
+    )
+
+
+def load_splits(
+    path: str | Path,
+    classes: Sequence[str],
+    max_len: int = MAX_LEN,
+    valid_frac: float = 0.05,
+    test_frac: float = 0.05,
+    seed: int = 0,
+    limit: int | None = None,
+) -> SplitData:
+    """Load `classes` from a directory, a sketch-rnn/packed .npz or an .ndjson into train/valid/test.
+
+    The official split of a sketch-rnn `.npz` is kept; a packed quickdraw.npz next to a `<class>.npz`
+    defers to it; otherwise a deterministic split per class. `limit` caps training sketches per class.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data path {path} does not exist")
+    if not classes:
+        raise DataError("name at least one class (--class)")
+    data = SplitData(classes=list(classes), provenance={"path": str(path), "max_len": max_len, "sources": {}})
+    for cid, cls in enumerate(classes):
+        src = _class_source(path, cls) if path.is_dir() else path
+        if src.suffix == ".npz" and src.name != f"{cls}.npz" and (src.parent / f"{cls}.npz").is_file():
+            src = src.parent / f"{cls}.npz"  # prefer the official split over our own
+        if src.suffix == ".npz":
+            with np.load(src, allow_pickle=False) as probe:
+                packed = f"{cls}__data" in probe.files or not {"train", "valid", "test"} <= set(probe.files)
+            if packed:
+                parts = _det_split(_read_packed(src, cls), cls, valid_frac, test_frac, seed)
+                how = f"deterministic split seed={seed}"
+            else:
+                off = _read_npz_official(src)
+                parts, how = (off["train"], off["valid"], off["test"]), "official split"
+        elif src.suffix == ".ndjson":
+            parts = _det_split(_read_ndjson(src), cls, valid_frac, test_frac, seed)
+            how = f"deterministic split seed={seed}"
+        else:
+            raise DataError(f"{src}: unknown data format (expected a directory, .npz or .ndjson)")
+        for name, items in zip(("train", "valid", "test"), parts):
+            kept = _clean(items, max_len)
+            if name == "train" and limit:
+                kept = kept[:limit]
+            getattr(data, name).extend(kept)
+            getattr(data, f"{name}_ids").extend([cid] * len(kept))
+        data.provenance["sources"][cls] = {"file": str(src), "split": how}
+    if not data.train:
+        raise DataError(
+            f"no usable training sketches (<= {max_len} points) for {', '.join(classes)} in {path}"
+        )
+    data.provenance["counts"] = {k: len(getattr(data, k)) for k in ("train", "valid", "test")}
+    return data
+
+
+def compute_scale(sketches: Sequence[np.ndarray]) -> float:
+    """One normalization scale: std of all training dx and dy together (reused for valid/test/sampling)."""
+    offsets = np.concatenate([s[:, :2].reshape(-1) for s in sketches]).astype(np.float64)
+    scale = float(offsets.std())
+    if not np.isfinite(scale) or scale <= 0:
+        raise DataError("training offsets have zero spread; cannot normalize")
+    return scale
+
+
+# ------------------------------------------------------------------------------------ dataset + batches
+class StrokeDataset:
+    """Normalized stroke-3 sketches (float32); `augment` (train only) is applied on every access."""
+
+    def __init__(
+        self,
+        sketches: Sequence[np.ndarray],
+        scale: float,
+        class_ids: Sequence[int] | None = None,
+        augment: Augment | None = None,
+    ) -> None:
+        self.scale = float(scale)
+        self.sketches = [
+            np.column_stack([s[:, :2] / self.scale, s[:, 2]]).astype(np.float32) for s in sketches
+        ]
+        self.class_ids = list(class_ids) if class_ids is not None else [0] * len(self.sketches)
+        self.augment = augment
+        self.lengths = np.array([len(s) for s in self.sketches], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.sketches)
+
+    def get(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        s = self.sketches[i]
+        if self.augment is not None and rng is not None:
+            s = self.augment(s, rng)
+        return s
+
+
+@dataclass
+class Batch:
+    """One padded batch; see the module docstring for the row layout."""
+
+    x: torch.Tensor  # (B, T+1, 5) decoder input, starts with the start token
+    y: torch.Tensor  # (B, T+1, 5) targets: points, end row, padding
+    mask: torch.Tensor  # (B, T+1) 1.0 on points and the end row
+    lengths: torch.Tensor  # (B,) number of real points n per sketch
+    class_ids: torch.Tensor | None = None  # (B,) int64
+
+    def to(self, device: torch.device | str) -> Batch:
+        cid = None if self.class_ids is None else self.class_ids.to(device)
+        return Batch(self.x.to(device), self.y.to(device), self.mask.to(device), self.lengths.to(device), cid)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def make_batch(
+    sketches: Sequence[np.ndarray], class_ids: Sequence[int] | None = None, pad_to: int | None = None
+) -> Batch:
+    """Stroke-3 (normalized) -> padded stroke-5 tensors. `pad_to`: fixed N_max (paper-style evaluation)."""
+    lengths = np.array([len(s) for s in sketches])
+    t = int(lengths.max()) if pad_to is None else max(int(pad_to), int(lengths.max()))
+    b = len(sketches)
+    y = np.zeros((b, t + 1, 5), dtype=np.float32)
+    y[:, :, 4] = 1.0
+    mask = np.zeros((b, t + 1), dtype=np.float32)
+    for i, s in enumerate(sketches):
+        n = len(s)
+        y[i, :n, :2] = s[:, :2]
+        y[i, :n, 2] = 1.0 - s[:, 2]
+        y[i, :n, 3] = s[:, 2]
+        y[i, :n, 4] = 0.0
+        mask[i, : n + 1] = 1.0
+    x = np.concatenate([np.broadcast_to(np.array(START_TOKEN, np.float32), (b, 1, 5)), y[:, :-1]], axis=1)
+    cid = None if class_ids is None else torch.as_tensor(np.asarray(class_ids), dtype=torch.long)
+    return Batch(
+        torch.from_numpy(np.ascontiguousarray(x)),
+        torch.from_numpy(y),
+        torch.from_numpy(mask),
+        torch.from_numpy(lengths.astype(np.int64)),
+        cid,
+    )
+
+
+class BucketBatcher:
+    """Length-bucketed batches: sort by length, cut into batches, shuffle the batch order each epoch.
+
+    Sketches are shuffled inside runs of similar length first so a batch is not always the same sketches.
+    Under DDP each rank takes every `world_size`-th batch (same seed everywhere: disjoint shards).
+    """
+
+    def __init__(
+        self,
+        dataset: StrokeDataset,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        pad_to: int | None = None,
+    ) -> None:
+        if len(dataset) == 0:
+            raise DataError("cannot batch an empty dataset")
+        if batch_size < 1:
+            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size, self.pad_to = drop_last, rank, world_size, pad_to
+        self.epoch = 0
+
+    def _index_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
+        lengths = self.dataset.lengths
+        jitter = rng.random(len(lengths)) if self.shuffle else np.arange(len(lengths)) / len(lengths)
+        order = np.lexsort((jitter, lengths))  # by length, random among equal lengths
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.drop_last and len(batches) > 1 and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._index_batches(np.random.default_rng(0)))
+
+    def __iter__(self) -> Iterator[Batch]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        aug_rng = np.random.default_rng((self.seed, self.epoch, self.rank + 1))
+        self.epoch += 1
+        ds = self.dataset
+        for idx in self._index_batches(rng):
+            sk = [ds.get(int(i), aug_rng if self.shuffle else None) for i in idx]
+            yield make_batch(sk, [ds.class_ids[int(i)] for i in idx], pad_to=self.pad_to)
+
+    def forever(self) -> Iterator[Batch]:
+        """Endless stream of batches across epochs (training)."""
+        while True:
+            yield from self
