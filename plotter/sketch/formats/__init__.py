@@ -1,0 +1,1 @@
+"""One module per sketch file format; `plotter.sketch.io.read_sketches` picks the right one."""
