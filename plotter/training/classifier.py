@@ -3,10 +3,12 @@
 Why: a model's samples are "recognizable" when a classifier trained on real drawings of all 345 classes puts
 them in the intended class, and "diverse" when they spread as far apart in that classifier's feature space as
 real drawings do. The classifier is sized for one CPU core (≈0.5 M parameters, 28×28 input, channels-last
-convolutions at ~2,000 images/s training) and trained once, reproducibly, by `plotter.training.classifier_train`.
+convolutions at ~2,000 images/s training) and trained once, reproducibly, by
+`plotter.training.classifier_train`.
 
 Its checkpoint is a plain dict loaded with `torch.load(weights_only=True)`: kind "classifier", the config,
-the raster spec (so evaluation draws sketches exactly as training did), the class list, metrics and provenance.
+the raster spec (so evaluation draws sketches exactly as training did), the class list, metrics and
+provenance.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class SketchCNN(nn.Module):
             layers += [*_block(c, c_out), nn.MaxPool2d(2)]
             c, side = c_out, side // 2
         self.conv = nn.Sequential(*layers)
-        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(c * side * side, config.hidden), nn.ReLU(inplace=True))
+        flat = c * side * side
+        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(inplace=True))
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.hidden, config.n_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,12 +84,13 @@ class Classifier:
     spec: RasterSpec
     metrics: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    path: str = ""
 
     def class_index(self, name: str) -> int:
         """Index of a class name; raises `UnknownClassError` with close names for a typo."""
-        from plotter.training.evaluate import resolve_class
+        from plotter.models.sampling import class_index
 
-        return self.classes.index(resolve_class(name, self.classes))
+        return int(class_index(self.classes, name))
 
     @torch.no_grad()
     def predict(
@@ -165,4 +169,5 @@ def load_classifier(path: str | Path) -> Classifier:
         raise CheckpointError(f"{path}: classifier checkpoint is inconsistent (classes or raster size)")
     model.eval()
     model.to(memory_format=torch.channels_last)
-    return Classifier(model, classes, spec, dict(ckpt.get("metrics", {})), dict(ckpt.get("provenance", {})))
+    metrics, provenance = dict(ckpt.get("metrics", {})), dict(ckpt.get("provenance", {}))
+    return Classifier(model, classes, spec, metrics, provenance, str(path))

@@ -1,0 +1,100 @@
+"""`plotter evaluate CHECKPOINT`: the yardstick of issue 4, one command for both models.
+
+Thin layer: options, progress bars and printing; the measuring lives in `plotter.training.evaluate`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+DEFAULT_CLASSIFIER = "checkpoints/classifier-345.pt"
+DATA_CANDIDATES = ("../shared/data/quickdraw", "../../shared/data/quickdraw")
+
+
+def _default_data() -> str | None:
+    env = os.environ.get("PLOTTER_DATA")
+    if env:
+        return env
+    return next((c for c in DATA_CANDIDATES if Path(c).is_dir()), None)
+
+
+class _Bars:
+    """One click progress bar per phase (NLL, sampling, classifying), advanced by (done, total) reports."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.phase, self.bar, self.done = enabled, None, None, 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            self.close()
+            self.phase, self.done = phase, 0
+            err = click.get_text_stream("stderr")
+            self.bar = click.progressbar(length=total, label=f"{phase:<20}", file=err)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--classifier", "classifier_path", default=DEFAULT_CLASSIFIER, show_default=True,
+              help="The 345-class raster classifier that judges samples.")
+@click.option("--data", type=click.Path(), default=None,
+              help="Quick, Draw! data directory or file [default: $PLOTTER_DATA, ../shared/data/quickdraw].")
+@click.option("--class", "class_name", default=None, help="Class to judge (default: the model's only class).")
+@click.option("-n", "--samples", "n", type=click.IntRange(2, 100_000), default=1000, show_default=True,
+              help="Samples to draw.")
+@click.option("-t", "--temperature", type=click.FloatRange(0.01, 5.0), default=0.4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (batch k uses seed + k).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/evaluate",
+              show_default=True, help="Where the JSON report and the sample grid PNG go.")
+@click.option("--grid", "grid_size", type=click.IntRange(1, 400), default=64, show_default=True,
+              help="Samples shown in the PNG grid.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def evaluate(checkpoint: str, classifier_path: str, data: str | None, class_name: str | None, n: int,
+             temperature: float, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool) -> None:
+    """Judge a model checkpoint: held-out NLL, recognizability, diversity and termination of its samples.
+
+    Recognizability is the share of N samples at temperature T that the classifier puts in the target class,
+    beside the same share for real held-out drawings (the ceiling); diversity is the mean pairwise distance
+    in the classifier's feature space beside real drawings'. Targets: ratio >= 0.85, diversity within 10 %,
+    >= 99 % of samples ending by themselves.
+    """
+    import json
+
+    import torch
+
+    from plotter.errors import DataError
+    from plotter.training.classifier import load_classifier
+    from plotter.training.evaluate import evaluate as run_evaluate
+
+    data = data or _default_data()
+    if data is None:
+        raise DataError("no data found: pass --data PATH or set PLOTTER_DATA (see the data README)")
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    clf = load_classifier(classifier_path)
+    bars = _Bars(enabled=not quiet)
+    try:
+        report = run_evaluate(checkpoint, clf, data, class_name, n=n, temperature=temperature, seed=seed,
+                              out_dir=out_dir, progress=bars, grid_size=grid_size)
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(report.summary())
+    top1 = report.classifier.get("test_top1") or 0.0
+    click.echo(f"  classifier: {classifier_path} (held-out top-1 over 345 classes {top1:.3f})")
+    for what, path in report.files.items():
+        click.echo(f"  {what}: {path}")
