@@ -1,0 +1,199 @@
+"""Sketch Transformer: loss, masking, sampling (cached == uncached), termination, prefixes, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from plotter.errors import CheckpointError, PlotterError, UnknownClassError
+from plotter.models.checkpoint import load_model, save_checkpoint
+from plotter.models.transformer import KVCache, SketchTransformer, TransformerConfig
+from plotter.sketch import Sketch
+from plotter.training.data import make_batch
+
+TINY = TransformerConfig(block_size=64, n_layer=2, n_head=2, n_embd=32, dropout=0.0, n_mixtures=3)
+PEN_END = -1  # index of the p3 (end-of-sketch) logit in the MDN head's output
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and the machine is shared with training runs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def rough_model(end_bias: float = -1.0, seed: int = 0, cfg: TransformerConfig = TINY) -> SketchTransformer:
+    """An untrained model with large weights (so positions and history matter) and a chosen end bias.
+
+    end_bias -1 at tau 0.4 gives ~4% chance to end per row: sketches of varied lengths in one batch.
+    """
+    torch.manual_seed(seed)
+    m = SketchTransformer(cfg, scale=10.0, classes=["cat"])
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.3)
+        m.head.proj.bias[PEN_END] = end_bias
+    return m.eval()
+
+
+def synthetic(n: int = 24, seed: int = 0) -> list[np.ndarray]:
+    """Normalized stroke-3 'sketches': noisy squares of 4-12 points, pen lifted after the last point."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(4, 13))
+        ang = np.linspace(0, 2 * np.pi, k, endpoint=False)
+        pts = np.column_stack([np.cos(ang), np.sin(ang)]) * rng.uniform(0.5, 1.5)
+        d = np.diff(pts, axis=0, prepend=np.zeros((1, 2))) + rng.normal(0, 0.02, (k, 2))
+        lift = np.zeros(k)
+        lift[-1] = 1
+        out.append(np.column_stack([d, lift]).astype(np.float32))
+    return out
+
+
+def assert_same_sketches(a: list[Sketch], b: list[Sketch]) -> None:
+    assert len(a) == len(b)
+    for sa, sb in zip(a, b):
+        assert len(sa.strokes) == len(sb.strokes)
+        assert sa.meta["ended"] == sb.meta["ended"]
+        for x, y in zip(sa.strokes, sb.strokes):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-3)
+
+
+def test_cached_sampler_matches_uncached_for_same_seed():
+    m = rough_model()
+    cached = m.generate(12, temperature=0.7, seed=3, use_cache=True)
+    plain = m.generate(12, temperature=0.7, seed=3, use_cache=False)
+    lengths = [s.n_points for s in cached]
+    assert len(set(lengths)) > 3, "sketches should end at different steps, exercising per-sequence stopping"
+    assert sum(s.n_points for s in cached) > 50
+    assert_same_sketches(cached, plain)
+    other = m.generate(12, temperature=0.7, seed=4)
+    assert [s.n_points for s in other] != lengths
+
+
+def test_cached_prefill_in_chunks_matches_full_forward():
+    m = rough_model()
+    x = torch.randn(3, 20, 5)
+    x[..., 2:] = torch.nn.functional.one_hot(torch.randint(0, 3, (3, 20)), 3).float()
+    with torch.no_grad():
+        full = m.mdn_params(x)
+        cache = KVCache(m.config, 3, x.device, x.dtype)
+        first = m.mdn_params(x[:, :7], cache=cache)
+        rest = m.mdn_params(x[:, 7:], cache=cache)  # several new queries against cached keys: needs the mask
+    torch.testing.assert_close(torch.cat([first.mu, rest.mu], 1), full.mu, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.cat([first.pen_logits, rest.pen_logits], 1), full.pen_logits)
+
+
+def test_causal_masking_later_input_does_not_change_earlier_outputs():
+    m = rough_model()
+    x = torch.randn(2, 16, 5)
+    x2 = x.clone()
+    x2[:, 10] += 5.0
+    with torch.no_grad():
+        a, b = m.mdn_params(x), m.mdn_params(x2)
+    torch.testing.assert_close(a.mu[:, :10], b.mu[:, :10])
+    torch.testing.assert_close(a.logit_pi[:, :10], b.logit_pi[:, :10])
+    assert not torch.allclose(a.mu[:, 10:], b.mu[:, 10:])
+
+
+def test_padding_does_not_change_the_loss():
+    m = rough_model()
+    sk = synthetic(6)
+    tight = m(make_batch(sk))["loss"]
+    padded = m(make_batch(sk, pad_to=40))["loss"]
+    torch.testing.assert_close(tight, padded, rtol=1e-5, atol=1e-6)
+    # garbage in the padding rows of the input is ignored too (they are only ever attended by padding rows)
+    b = make_batch(sk, pad_to=40)
+    b.x[b.mask == 0] = 7.0
+    torch.testing.assert_close(m(b)["loss"], padded, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_falls_on_tiny_synthetic_data():
+    torch.manual_seed(0)
+    m = SketchTransformer(TINY, scale=1.0)
+    batch = make_batch(synthetic(12))
+    opt = m.configure_optimizer(type("Cfg", (), {"lr": 1e-2, "weight_decay": 0.0})())
+    first = float(m(batch)["loss"].detach())
+    for _ in range(40):
+        loss = m.compute_loss(batch, 0)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = float(m(batch)["loss"].detach())
+    assert last < first - 1.0, (first, last)
+
+
+def test_weight_decay_only_on_matrices():
+    m = SketchTransformer(TINY)
+    opt = m.configure_optimizer(type("Cfg", (), {"lr": 1e-3, "weight_decay": 0.1})())
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(m.parameters()))
+
+
+def test_sampling_terminates_at_max_len_and_block_size():
+    never_ends = rough_model(end_bias=-30.0)
+    short = never_ends.generate(4, seed=0, max_len=20)
+    assert all(s.n_points == 20 and not s.meta["ended"] for s in short)
+    full = never_ends.generate(2, seed=0, max_len=10_000)
+    assert all(s.n_points == TINY.block_size - 1 and not s.meta["ended"] for s in full)
+    ends_now = rough_model(end_bias=30.0).generate(3, seed=0)
+    assert all(s.is_empty() and s.meta["ended"] for s in ends_now)
+
+
+def test_prefix_is_kept_exactly_and_continued():
+    m = rough_model(end_bias=-2.0)
+    prefix = Sketch([np.array([[3.0, 4.0], [20.5, 4.25], [20.5, 30.0]]), np.array([[1.0, 1.0], [2.0, 9.0]])])
+    for use_cache in (True, False):
+        out = m.generate(5, seed=1, prefix=prefix, use_cache=use_cache, max_len=40)
+        for s in out:
+            assert len(s.strokes) > len(prefix.strokes)
+            for got, want in zip(s.strokes, prefix.strokes):
+                assert np.array_equal(got, want)
+            assert s.n_points <= 40
+    assert_same_sketches(m.generate(5, seed=1, prefix=prefix, max_len=40),
+                         m.generate(5, seed=1, prefix=prefix, max_len=40, use_cache=False))
+
+
+def test_bad_arguments_are_clear_errors():
+    m = rough_model()
+    with pytest.raises(PlotterError, match="temperature"):
+        m.generate(1, temperature=0.0)
+    with pytest.raises(UnknownClassError, match="cat"):
+        m.generate(1, class_name="cta")
+    long_prefix = Sketch([np.cumsum(np.ones((70, 2)), axis=0)])
+    with pytest.raises(PlotterError, match="prefix has 70 points"):
+        m.generate(1, prefix=long_prefix)
+    with pytest.raises(PlotterError, match="unit"):
+        m.generate(1, prefix=Sketch([np.zeros((2, 2))], unit="mm"))
+
+
+def test_class_conditional_model_uses_its_class_embedding():
+    cfg = TransformerConfig(**{**TINY.__dict__, "n_classes": 2})
+    torch.manual_seed(0)
+    m = SketchTransformer(cfg, classes=["cat", "dog"])
+    b = make_batch(synthetic(4), class_ids=[0, 1, 0, 1])
+    loss_a = m(b)["loss"]
+    b.class_ids = torch.tensor([1, 0, 1, 0])
+    assert not torch.allclose(loss_a, m(b)["loss"])
+    dogs = m.generate(3, class_name="dog", seed=0)
+    assert all(s.meta["class"] == "dog" for s in dogs)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    m = rough_model()
+    path = save_checkpoint(tmp_path / "t.pt", m, provenance={"data": "synthetic"})
+    back = load_model(path)
+    assert isinstance(back, SketchTransformer) and back.config == m.config
+    assert back.scale == m.scale and back.classes == ["cat"]
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), back.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    assert_same_sketches(m.generate(4, seed=9), back.generate(4, seed=9))
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "cut.pt")
