@@ -37,13 +37,11 @@ def open_port(spec: str, *, baudrate: int = BAUD, timeout: float = 0.05) -> seri
         if "://" in spec:
             return serial.serial_for_url(spec, baudrate=baudrate, timeout=timeout)
         return serial.Serial(spec, baudrate=baudrate, timeout=timeout, exclusive=True)
-    except serial.SerialException as exc:
+    except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceError(_reason(spec, exc)) from None
-    except (OSError, ValueError) as exc:
-        raise DeviceError(f"cannot open {spec}: {exc}") from None
 
 
-def _reason(spec: str, exc: serial.SerialException) -> str:
+def _reason(spec: str, exc: Exception) -> str:
     code = getattr(exc, "errno", None)
     text = str(exc)
     if code == errno.ENOENT or "No such file" in text or "could not open port" in text and "2]" in text:
@@ -52,7 +50,7 @@ def _reason(spec: str, exc: serial.SerialException) -> str:
         return f"permission denied on {spec}: add yourself to the 'dialout' group (then log in again)"
     if code == errno.EBUSY or "lock" in text.lower() or "busy" in text.lower():
         return f"{spec} is busy: another program (a sender, a serial monitor, the daemon) has it open"
-    if "protocol" in text.lower() and "://" in spec:
+    if "protocol" in text and "not known" in text:
         return f"unknown URL scheme in {spec} (supported: grblsim://, socket://, rfc2217://, loop://)"
     first = text.splitlines()[0] if text else type(exc).__name__
     return f"cannot open {spec}: {first}"
