@@ -192,3 +192,46 @@ def sketch_rnn(**opts: Any) -> None:
 
     augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
     run_training("sketch-rnn", build, opts, augment)
+
+
+@train.command("transformer")
+@train_options(lr=1e-3, schedule="warmup-cosine", batch_size=64, steps=6_000, eval_every=250)
+@click.option("--layers", default=4, show_default=True, help="Transformer blocks (reference 6).")
+@click.option("--heads", default=4, show_default=True, help="Attention heads (reference 6).")
+@click.option("--embd", default=128, show_default=True, help="Model width (reference 384).")
+@click.option("--block-size", type=int, default=None, help="Rows attended; default: longest sketch + 1.")
+@click.option("--mixtures", default=20, show_default=True)
+@click.option("--dropout", default=0.1, show_default=True)
+@click.option(
+    "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
+)
+@click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
+def transformer(**opts: Any) -> None:
+    """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.
+
+    Pass --weight-decay (0.1 is usual); it applies to weight matrices only.
+    """
+    from plotter.models.transformer import SketchTransformer, TransformerConfig
+    from plotter.training.augment import Augment
+
+    def build(data: Any) -> SketchTransformer:
+        longest = max(len(s) for s in (*data.train, *data.valid, *data.test))
+        block = opts["block_size"] or longest + 1  # start token + points; the end row is only predicted
+        if block < longest + 1:
+            raise click.BadParameter(f"must be >= {longest + 1} (longest + 1)", param_hint="--block-size")
+        n = len(data.classes)
+        cfg = TransformerConfig(
+            block_size=block,
+            n_layer=opts["layers"],
+            n_head=opts["heads"],
+            n_embd=opts["embd"],
+            dropout=opts["dropout"],
+            n_mixtures=opts["mixtures"],
+            n_classes=n if n > 1 else 0,
+        )
+        if cfg.n_embd % cfg.n_head:
+            raise click.BadParameter(f"--embd {cfg.n_embd} is not divisible by --heads {cfg.n_head}")
+        return SketchTransformer(cfg)
+
+    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
+    run_training("transformer", build, opts, augment)
