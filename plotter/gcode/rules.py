@@ -94,7 +94,7 @@ def parse_words(stripped: str) -> tuple[list[tuple[str, str]], list[str]]:
         if stripped[pos].isalpha():
             problems.append(f"'{stripped[pos]}' has no valid number after it (error:2)")
         else:
-            problems.append(f"expected a command letter at {stripped[pos:pos + 8]!r} (error:1)")
+            problems.append(f"expected a command letter at {stripped[pos : pos + 8]!r} (error:1)")
         break
     return words, problems
 

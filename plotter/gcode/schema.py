@@ -14,7 +14,16 @@ from typing import Any
 from plotter.errors import ProfileError
 
 TOP_KEYS = (
-    "name", "description", "firmware", "units", "bed", "motion", "pen", "output", "controller", "extends"
+    "name",
+    "description",
+    "firmware",
+    "units",
+    "bed",
+    "motion",
+    "pen",
+    "output",
+    "controller",
+    "extends",
 )
 
 # kind, is_length. Kinds: pos (> 0), nonneg (>= 0), num, pos|null, axes (x/y/z > 0), str, lines, bool,

@@ -1,0 +1,145 @@
+"""`plotter export`: sketch files -> laid-out, optimized G-code (plus SVG/PNG previews and stats).
+
+Thin on purpose: reading is `plotter.sketch.io`, everything else is `plotter.plan.pipeline.plan_job`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from plotter.cli.params import GRID, LENGTH, PAPER, POINT
+
+DEFAULT_PROFILE = "grbl-servo"
+
+
+def read_inputs(
+    inputs: tuple[str, ...], split: str | None, class_name: str | None, limit: int | None, index: int | None
+) -> list:
+    """All sketches from all inputs, in order (`limit` and `index` apply per file)."""
+    from plotter.sketch.io import read_sketches
+
+    sketches = []
+    for path in inputs:
+        sketches += read_sketches(path, split=split, class_name=class_name, limit=limit, index=index)
+    return sketches
+
+
+def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> list[str]:
+    """SVG (paper size, mm) and PNG previews of the planned page, in paper coordinates."""
+    from plotter.sketch.render import render_png
+    from plotter.sketch.svg import write_svg
+
+    px, py, pw, ph = job.layout.paper_box
+    on_paper = job.sketch.translate(-px, -py)
+    start = (job.start[0] - px, job.start[1] - py)
+    written = []
+    if svg:
+        write_svg(on_paper, svg, page=(0, 0, pw, ph), travel=show_travel, start=start)
+        written.append(svg)
+    if png:
+        scale = 1200 / max(pw, ph)
+        render_png(
+            on_paper,
+            png,
+            cell=(max(8, round(pw * scale)), max(8, round(ph * scale))),
+            frame=(0, 0, pw, ph),
+            padding=0.0,
+            line_width=max(1.0, 0.35 * scale),
+            show_travel=show_travel,
+            start=start,
+        )
+        written.append(png)
+    return written
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--output", required=True, help="G-code file to write ('-' for stdout).")
+@click.option(
+    "--profile",
+    default=lambda: os.environ.get("PLOTTER_PROFILE", DEFAULT_PROFILE),
+    show_default=DEFAULT_PROFILE,
+    help="Firmware profile name or YAML path ($PLOTTER_PROFILE).",
+)
+@click.option(
+    "--paper", type=PAPER, default="a4", show_default=True, help="a3, a4, a5, letter, ... or WxH mm."
+)
+@click.option("--landscape/--portrait", default=None, help="Orientation [default: whichever fits the bed].")
+@click.option("--margin", type=LENGTH, default="10mm", show_default=True, help="Empty border on the paper.")
+@click.option("--grid", type=GRID, default=None, help="COLSxROWS cells, one sketch per cell [default: auto].")
+@click.option("--gap", type=LENGTH, default="5mm", show_default=True, help="Space between grid cells.")
+@click.option(
+    "--rotate", type=float, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
+)
+@click.option("--offset", type=POINT, default="0,0", show_default=True, help="Paper corner on the bed (X,Y).")
+@click.option("--clip", is_flag=True, help="Cut geometry at the bed edge instead of refusing it.")
+@click.option(
+    "--merge-tolerance", type=LENGTH, default="0.5mm", show_default=True, help="Join ends (0: off)."
+)
+@click.option("--simplify", type=LENGTH, default="0.1mm", show_default=True, help="RDP tolerance (0: off).")
+@click.option("--no-optimize", is_flag=True, help="Keep the drawing order (no pen-up optimization).")
+@click.option("--time-budget", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), help="Write an SVG preview (paper, mm).")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False), help="Write a PNG preview.")
+@click.option("--show-travel", is_flag=True, help="Draw pen-up moves in the previews (faint, dashed).")
+@click.option("--stats", is_flag=True, help="Print counts, pen-up travel and the time estimate.")
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), help="sketch-rnn .npz split.")
+@click.option("--class", "class_name", help="Class in a packed .npz, or `word` in .ndjson.")
+@click.option("--limit", type=click.IntRange(1), help="First N drawings of each input.")
+@click.option("--index", type=int, help="Only drawing number N of each input.")
+def export(
+    inputs: tuple[str, ...],
+    output: str,
+    profile: str,
+    svg_path: str | None,
+    png_path: str | None,
+    show_travel: bool,
+    stats: bool,
+    split: str | None,
+    class_name: str | None,
+    limit: int | None,
+    index: int | None,
+    **layout: object,
+) -> None:
+    """Lay out sketches on paper and write G-code for a GRBL plotter.
+
+    INPUT files: sketch-rnn .npz, Quick, Draw! .ndjson, plotter .json or .svg.
+    """
+    from plotter.gcode import load_profile
+    from plotter.plan.pipeline import JobOptions, plan_job
+
+    prof = load_profile(profile)
+    sketches = read_inputs(inputs, split, class_name, limit, index)
+    options = JobOptions(
+        paper=str(layout["paper"]),
+        landscape=layout["landscape"],  # type: ignore[arg-type]
+        margin=float(layout["margin"]),  # type: ignore[arg-type]
+        grid=layout["grid"],  # type: ignore[arg-type]
+        gap=float(layout["gap"]),  # type: ignore[arg-type]
+        rotate=float(layout["rotate"]),  # type: ignore[arg-type]
+        offset=layout["offset"],  # type: ignore[arg-type]
+        clip=bool(layout["clip"]),
+        merge_tolerance=float(layout["merge_tolerance"]),  # type: ignore[arg-type]
+        simplify=float(layout["simplify"]),  # type: ignore[arg-type]
+        optimize=not layout["no_optimize"],
+        time_budget_s=float(layout["time_budget"]),  # type: ignore[arg-type]
+        estimate=stats,
+        job_name=Path(inputs[0]).stem if len(inputs) == 1 else f"{len(inputs)} files",
+    )
+    job = plan_job(sketches, prof, options)
+    info = click.get_text_stream("stderr") if output == "-" else sys.stdout
+    if output == "-":
+        click.echo("\n".join(job.gcode))
+    else:
+        job.write_gcode(output)
+    written = [] if output == "-" else [output]
+    written += write_previews(job, svg_path, png_path, show_travel)
+    if written:
+        click.echo(f"wrote {', '.join(written)} ({len(job.gcode)} G-code lines)", file=info)
+    if stats:
+        for line in job.summary():
+            click.echo(line, file=info)

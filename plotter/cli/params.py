@@ -1,0 +1,99 @@
+"""Click parameter types shared by every command: lengths with units, paper sizes, grids.
+
+Why: makers type `10mm`, `2cm`, `1in` or a bare number meaning mm; one type parses them all, so every
+command agrees and a typo gets the same clear message everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from plotter.errors import LayoutError
+
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4, '"': 25.4, "pt": 25.4 / 72, "": 1.0}
+_LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(mm|cm|m|in|\"|pt|)\s*")
+
+
+def parse_length(text: str) -> float:
+    """'10mm' -> 10.0, '2cm' -> 20.0, '1in' -> 25.4, '0.5' -> 0.5 (mm); ValueError otherwise."""
+    m = _LENGTH.fullmatch(text.lower())
+    if not m:
+        raise ValueError(f"{text!r} is not a length; use a number with mm, cm, m, in or pt (bare = mm)")
+    return float(m.group(1)) * UNITS_MM[m.group(2)]
+
+
+class Length(click.ParamType):
+    """A length in mm; accepts unit suffixes. `min` bounds it (inclusive)."""
+
+    name = "length"
+
+    def __init__(self, min: float | None = 0.0) -> None:  # noqa: A002 - mirrors click.FloatRange
+        self.min = min
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            mm = float(value)
+        else:
+            try:
+                mm = parse_length(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if self.min is not None and mm < self.min:
+            self.fail(f"{value!r} must be at least {self.min:g} mm", param, ctx)
+        return mm
+
+
+class Grid(click.ParamType):
+    """'3x3' -> (cols, rows)."""
+
+    name = "COLSxROWS"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple:
+        if isinstance(value, tuple):
+            return value
+        from plotter.plan.layout import parse_grid
+
+        try:
+            return parse_grid(str(value))
+        except LayoutError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class PaperSize(click.ParamType):
+    """'a4', 'letter', '200x150mm' -> the paper spec, validated early."""
+
+    name = "paper"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from plotter.plan.layout import parse_paper
+
+        try:
+            parse_paper(str(value))
+        except LayoutError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+class Point(click.ParamType):
+    """'10mm,20mm' -> (10.0, 20.0) in mm."""
+
+    name = "X,Y"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple:
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).split(",")
+        if len(parts) != 2:
+            self.fail(f"{value!r} must be two lengths separated by a comma, e.g. 10mm,20mm", param, ctx)
+        try:
+            return (parse_length(parts[0]), parse_length(parts[1]))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+LENGTH = Length()
+GRID = Grid()
+PAPER = PaperSize()
+POINT = Point()
