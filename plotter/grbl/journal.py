@@ -252,12 +252,16 @@ def resume_plan(lines: Sequence[str], failure: int, pens: PenCommands | None = N
         elif event == "down":
             pen = "down"
         _advance(text, state, pos)
+    if not any(s[2] == "down" for s in snapshots):
+        return ResumePlan(0, (), None, ("nothing was drawn before the failure: restarting from the top",))
     before_pen = snapshots[failure][2]
     stroke_done = _pen_event(cleaned[failure], pens, nxt[failure]) == "up"  # every segment before it ran
     if before_pen == "up" or failure == 0 or stroke_done:
         start = failure
     elif last_up >= 0:
         start = last_up + 1
+        if start < failure and cleaned[start].startswith("G4"):
+            start += 1  # the pen-up's own dwell is in the preamble
     else:
         return ResumePlan(0, (), None, ("no pen-up before the failure: restarting from the top",))
     if start == 0:
