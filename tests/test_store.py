@@ -153,3 +153,20 @@ def test_set_fields_cannot_change_state(store: JobStore) -> None:
     store.set_fields(job.id, gcode="G0 X1\nG0 X2", lines_total=2, stats={"estimate_s": 3.0})
     job = store.get(job.id)
     assert job.stats == {"estimate_s": 3.0} and job.lines_total == 2
+
+
+def test_journal_sink_survives_reopen(tmp_path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    s1 = JobStore(path).open()
+    job = s1.submit("gcode", {}, gcode="G0 X1\nG0 X2")
+    sink = s1.journal_sink(job.id)
+    sink.append({"t": "begin", "lines": 2})
+    sink.append({"t": "ack", "acked": 1, "synced": 0})
+    other = s1.submit("gcode", {}, gcode="G0 X1")
+    s1.journal_sink(other.id).append({"t": "begin", "lines": 1})
+    s2 = JobStore(path).open()
+    assert s2.journal_sink(job.id).records() == [{"t": "begin", "lines": 2}, {"t": "ack", "acked": 1, "synced": 0}]
+    s2.journal_clear(job.id)
+    assert s2.journal_records(job.id) == [] and len(s2.journal_records(other.id)) == 1
+    s2.close()
+    s1.close()

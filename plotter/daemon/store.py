@@ -29,7 +29,7 @@ ACTIVE = frozenset({"queued", "running", "paused"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "paused", "cancelled"}),
     "running": frozenset({"paused", "done", "failed", "cancelled", "interrupted"}),
-    "paused": frozenset({"running", "queued", "cancelled", "interrupted", "failed"}),
+    "paused": frozenset({"running", "queued", "done", "cancelled", "interrupted", "failed"}),
     "failed": frozenset({"queued", "cancelled"}),
     "interrupted": frozenset({"queued", "cancelled"}),
     "cancelled": frozenset({"queued"}),
@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     stats       TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS journal (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_job ON journal (job_id, seq);
 CREATE TABLE IF NOT EXISTS events (
     id     INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id INTEGER NOT NULL REFERENCES jobs (id),
@@ -242,8 +248,7 @@ class JobStore:
                 values.setdefault("pause_reason", None)
             self._update(job_id, values)
             self._event(job_id, new, note)
-            if new == "queued":
-                self.changed.notify_all()
+            self.changed.notify_all()
             return self.get(job_id)
 
     def set_fields(self, job_id: int, **fields: object) -> None:
@@ -281,6 +286,16 @@ class JobStore:
                     return None
         return None
 
+    def wait_until(self, job_id: int, states: Iterable[str], timeout: float | None = None) -> Job:
+        """Block until the job is in one of `states` (every transition notifies); JobError on timeout."""
+        wanted = frozenset(states)
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.get(job_id).state in wanted, timeout)
+            job = self.get(job_id)
+        if not ok:
+            raise JobError(f"job {job_id} is {job.state}, not {'/'.join(sorted(wanted))}, after {timeout} s")
+        return job
+
     def wake(self) -> None:
         with self.changed:
             self.changed.notify_all()
@@ -296,6 +311,27 @@ class JobStore:
                 self.transition(r["id"], "interrupted", "daemon stopped while the job was on the machine")
                 for r in rows
             ]
+
+    # ------------------------------------------------------------------ journal (plotter.grbl.journal sink)
+    def journal_append(self, job_id: int, record: dict) -> None:
+        """One streamer record (begin/ack/error/end), committed at once: a kill loses nothing GRBL ran."""
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO journal (job_id, record) VALUES (?, ?)", (job_id, json.dumps(record))
+            )
+
+    def journal_records(self, job_id: int) -> list[dict]:
+        with self._lock:
+            rows = self.db.execute("SELECT record FROM journal WHERE job_id = ? ORDER BY seq", (job_id,))
+            return [json.loads(r[0]) for r in rows.fetchall()]
+
+    def journal_clear(self, job_id: int) -> None:
+        """Forget a job's journal (retry from the top)."""
+        with self._lock:
+            self.db.execute("DELETE FROM journal WHERE job_id = ?", (job_id,))
+
+    def journal_sink(self, job_id: int) -> JournalSink:
+        return JournalSink(self, job_id)
 
     # ------------------------------------------------------------------ internals
     @contextmanager
@@ -332,3 +368,16 @@ def _job(row: sqlite3.Row) -> Job:
     d["params"] = json.loads(d["params"] or "{}")
     d["stats"] = json.loads(d["stats"] or "{}")
     return Job(**d)
+
+
+class JournalSink:
+    """`plotter.grbl.journal.Sink` backed by the jobs file, so the journal survives with the queue."""
+
+    def __init__(self, store: JobStore, job_id: int) -> None:
+        self.store, self.job_id = store, job_id
+
+    def append(self, record: dict) -> None:
+        self.store.journal_append(self.job_id, record)
+
+    def records(self) -> list[dict]:
+        return self.store.journal_records(self.job_id)

@@ -1,0 +1,160 @@
+"""The daemon's side of a real (or simulated) GRBL: open the port, run one job through `plotter.grbl`.
+
+`GrblLink` adapts `plotter.grbl.streamer.Streamer` to what a worker needs: stream a job from its journal
+(resume from the last pen-up with modal state restored, via `plotter.grbl.journal.resume_plan`), controls from
+other threads, pen-up, status. The journal lives in the jobs file, so a killed daemon loses nothing GRBL
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from plotter.daemon.config import DeviceConfig
+from plotter.daemon.store import Job, JobStore
+from plotter.daemon.worker import Cancelled
+from plotter.errors import DeviceError, PlotterError
+
+log = logging.getLogger(__name__)
+
+
+def open_port(port: str, baudrate: int = 115200) -> Any:
+    """A path or URL (`grblsim://...`) -> an open serial-like object; `DeviceError` if missing or busy."""
+    try:
+        from plotter.grbl import transport
+    except ImportError:
+        transport = None
+    if transport is not None and hasattr(transport, "open_port"):
+        return transport.open_port(port, baudrate=baudrate)
+    import serial
+
+    import plotter.grbl  # noqa: F401 - registers the grblsim:// URL handler when present
+
+    try:
+        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, exclusive=True)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise DeviceError(f"cannot open {port}: {exc}") from None
+
+
+def pen_commands(profile_name: str) -> tuple[str, ...]:
+    """The profile's pen-up line(s), used after a cancel or on shutdown."""
+    from plotter.gcode import load_profile
+
+    pen = load_profile(profile_name).pen
+    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
+
+
+class GrblLink:
+    """A connected GRBL for one worker; `stream` runs on the worker thread, the rest on any thread."""
+
+    def __init__(self, port: Any, store: JobStore, pen_up: tuple[str, ...], owns_port: bool = True) -> None:
+        from plotter.grbl.streamer import Streamer
+
+        self.port = port
+        self.store = store
+        self.streamer = Streamer(port, pen_up=pen_up)
+        self._owns_port = owns_port
+        self.info = self.streamer.connect(unlock=True)
+
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+        from plotter.grbl.journal import Journal, PenCommands, load_state, resume_plan
+
+        sink = self.store.journal_sink(job.id)
+        start, preamble = 0, ()
+        records = sink.records()
+        if records and job.resume_from > 0:
+            point = load_state(records).failure_point
+            pens = PenCommands(up=tuple(_clean(x) for x in self.streamer.pen_up))
+            plan = resume_plan(lines, point, pens)
+            start, preamble = plan.start_index, plan.preamble
+            log.info("job %d: resuming at line %d (journal: %d done)", job.id, start + 1, point)
+        elif records:
+            self.store.journal_clear(job.id)
+        result = self.streamer.stream(
+            lines, start, preamble=preamble, journal=Journal(sink), on_progress=lambda p: on_ack(p.acked)
+        )
+        if result.status == "cancelled":
+            raise Cancelled(result.detail or "cancelled")
+
+    def pause(self) -> None:
+        self.streamer.pause()
+
+    def resume(self) -> None:
+        self.streamer.resume()
+
+    def cancel(self) -> None:
+        try:
+            self.streamer.cancel()
+        except PlotterError as exc:
+            log.warning("cancel: %s", exc)
+
+    def pen_up(self) -> None:
+        pass  # Streamer.cancel already lifted the pen after its soft reset
+
+    def status(self) -> dict:
+        st = self.streamer.last_status
+        info = self.info
+        out: dict[str, Any] = {
+            "firmware": info.version if info else None,
+            "rx_buffer": info.rx_size if info else None,
+            "planner_blocks": info.planner_blocks if info else None,
+        }
+        if st is not None:
+            out.update(state=st.label, position=st.work_position(), buffer=_buffer(st))
+            out["alarm"] = st.label if st.state == "Alarm" else None
+        return out
+
+    def close(self) -> None:
+        if self._owns_port:
+            try:
+                self.port.close()
+            except Exception as exc:  # a vanished port may fail to close; nothing else to do
+                log.debug("close: %s", exc)
+
+
+def _buffer(status: Any) -> dict | None:
+    if status.planner_free is None and status.rx_free is None:
+        return None
+    return {"planner_free": status.planner_free, "rx_free": status.rx_free}
+
+
+def _clean(line: str) -> str:
+    from plotter.grbl.flow import clean_line
+
+    return clean_line(line)
+
+
+def connect_factory(store: JobStore) -> Callable[[DeviceConfig], GrblLink]:
+    """What the service hands its workers: open the device's port and wake GRBL."""
+
+    def connect(device: DeviceConfig) -> GrblLink:
+        port = open_port(device.port, device.baudrate)
+        try:
+            return GrblLink(port, store, pen_commands(device.profile))
+        except BaseException:
+            try:
+                port.close()
+            except Exception:  # already gone
+                pass
+            raise
+
+    return connect
+
+
+def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
+    """Plan a draw job for the device that took it (its profile and paper); G-code jobs pass through."""
+
+    def prepare(job: Job, device: DeviceConfig) -> Job:
+        if job.gcode:
+            return job
+        from plotter.daemon.pipeline import plan_job_params
+
+        planned = plan_job_params(job.params, device.profile, device.paper)
+        store.set_fields(
+            job.id, gcode="\n".join(planned.lines), lines_total=len(planned.lines), stats=planned.stats
+        )
+        return store.get(job.id)
+
+    return prepare

@@ -1,0 +1,184 @@
+"""sample -> plan -> G-code, shared by `plotter draw` (in-process) and the daemon's workers.
+
+Import is torch-free: the model modules load on first use through `ModelCache`, which the daemon keeps
+alive so that a draw request pays only for sampling. Job parameters arrive as JSON from the CLI, the socket
+or HTTP; `DrawParams.from_dict` is the single place that checks them (a malformed job is a `JobError`,
+never a crash in a worker).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plotter.errors import CheckpointError, JobError, UnknownClassError
+from plotter.sketch import Sketch
+
+MODELS = {"sketch-rnn": "sketch_rnn", "transformer": "transformer"}
+_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX×]\s*(\d{1,2})\s*$")
+
+
+def checkpoint_dirs() -> list[Path]:
+    """$PLOTTER_CHECKPOINTS, then the repository's `checkpoints/` (editable install / source checkout)."""
+    dirs = [Path(p) for p in os.environ.get("PLOTTER_CHECKPOINTS", "").split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
+    return dirs
+
+
+def default_checkpoint(model: str, class_name: str | None = None) -> Path:
+    """`checkpoints/<model>-<class>.pt`, else any `<model>-*.pt` (a multi-class checkpoint)."""
+    stem = MODELS[model]
+    for d in checkpoint_dirs():
+        if class_name and (d / f"{stem}-{class_name}.pt").is_file():
+            return d / f"{stem}-{class_name}.pt"
+    for d in checkpoint_dirs():
+        found = sorted(d.glob(f"{stem}-*.pt"))
+        if found:
+            return found[0]
+    where = ", ".join(str(d) for d in checkpoint_dirs())
+    raise CheckpointError(f"no {model} checkpoint found in {where}; pass --checkpoint PATH")
+
+
+def parse_grid(text: str | None, n: int) -> tuple[int, int]:
+    """'2x2' -> (cols, rows); None -> a near-square grid that holds n."""
+    if text is None or text == "":
+        cols = int(np.ceil(np.sqrt(n)))
+        return cols, int(np.ceil(n / cols))
+    m = _GRID.match(str(text))
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise JobError(f"grid must look like 2x2 (columns x rows), got {text!r}")
+    cols, rows = int(m.group(1)), int(m.group(2))
+    if cols * rows < n:
+        raise JobError(f"grid {cols}x{rows} holds {cols * rows} sketches, fewer than n={n}")
+    return cols, rows
+
+
+@dataclass(frozen=True)
+class DrawParams:
+    """What a draw job asks for; stored as JSON in the job row."""
+
+    class_name: str
+    model: str = "sketch-rnn"
+    checkpoint: str | None = None
+    n: int = 1
+    grid: str | None = None
+    temperature: float = 0.4
+    seed: int | None = None
+    paper: str | None = None
+    profile: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: object) -> DrawParams:
+        """Validate untrusted JSON (socket, HTTP, CLI) into params; every error names the field."""
+        if not isinstance(data, dict):
+            raise JobError("a draw job needs a JSON object of parameters")
+        data = dict(data)
+        if "class" in data:
+            data["class_name"] = data.pop("class")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise JobError(f"draw job: unknown parameter {unknown[0]!r}")
+        name = data.get("class_name")
+        if not isinstance(name, str) or not name.strip():
+            raise JobError("draw job: 'class' is required (e.g. cat)")
+        model = data.get("model", "sketch-rnn")
+        if model not in MODELS:
+            raise JobError(f"draw job: model must be one of {', '.join(MODELS)}, got {model!r}")
+        try:
+            n = int(data.get("n", 1))
+            temperature = float(data.get("temperature", 0.4))
+            seed = None if data.get("seed") is None else int(data["seed"])
+        except (TypeError, ValueError) as exc:
+            raise JobError(f"draw job: {exc}") from None
+        if not 1 <= n <= 64:
+            raise JobError(f"draw job: n must be between 1 and 64, got {n}")
+        if not 0 < temperature <= 5:
+            raise JobError(f"draw job: temperature must be in (0, 5], got {temperature}")
+        grid = data.get("grid")
+        parse_grid(grid, n)
+        opt = {k: (None if data.get(k) is None else str(data[k])) for k in ("checkpoint", "paper", "profile")}
+        return cls(name.strip(), model, n=n, grid=grid, temperature=temperature, seed=seed, **opt)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class"] = d.pop("class_name")
+        return {k: v for k, v in d.items() if v is not None}
+
+
+class ModelCache:
+    """Models loaded once and kept (the daemon's warm state); thread-safe, torch imported on first use."""
+
+    def __init__(self, loader: Callable[[Path], Any] | None = None) -> None:
+        self._loader = loader
+        self._models: dict[Path, Any] = {}
+        self._lock = threading.Lock()
+        self.sample_lock = threading.Lock()  # torch CPU sampling is not worth running in parallel on 2 cores
+
+    def get(self, path: str | Path) -> Any:
+        path = Path(path).expanduser().resolve()
+        with self._lock:
+            if path not in self._models:
+                if not path.is_file():
+                    raise CheckpointError(f"checkpoint {path} does not exist")
+                loader = self._loader
+                if loader is None:
+                    from plotter.models.checkpoint import load_model
+
+                    loader = load_model
+                self._models[path] = loader(path)
+            return self._models[path]
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return [str(p) for p in self._models]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def check_class(model: Any, class_name: str) -> None:
+    """Fail fast with close names before sampling (the model would too, but after loading work)."""
+    classes = list(getattr(model, "classes", None) or [])
+    if not classes or class_name in classes:
+        return
+    close = difflib.get_close_matches(class_name, classes, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"it knows: {', '.join(classes[:12])}"
+    raise UnknownClassError(f"unknown class {class_name!r}; {hint}")
+
+
+def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
+    """Draw `params.n` sketches from the (cached) model."""
+    path = params.checkpoint or default_checkpoint(params.model, params.class_name)
+    model = models.get(path)
+    check_class(model, params.class_name)
+    with models.sample_lock:
+        sketches = model.generate(
+            params.n, temperature=params.temperature, class_name=params.class_name, seed=params.seed
+        )
+    kept = [s for s in sketches if not s.is_empty()]
+    if not kept:
+        raise JobError("the model produced only empty sketches; try another --seed or a higher --temperature")
+    return kept
+
+
+def sketches_to_json(sketches: Sequence[Sketch]) -> list[list[list[list[float]]]]:
+    """Sketches as nested lists (0.01 px) for the job row: a job replays exactly what was sampled."""
+    return [[np.round(s, 2).tolist() for s in sk.strokes] for sk in sketches]
+
+
+def sketches_from_json(data: object) -> list[Sketch]:
+    if not isinstance(data, list) or not data:
+        raise JobError("job has no sketches to draw")
+    try:
+        return [Sketch([np.asarray(s, dtype=np.float64) for s in sk], unit="px") for sk in data]
+    except (TypeError, ValueError) as exc:
+        raise JobError(f"job sketches are malformed: {exc}") from None

@@ -1,0 +1,263 @@
+"""The daemon as one object: store -> models -> workers -> servers, started in that order, stopped in reverse.
+
+`Service` is also the controller behind both APIs (socket and HTTP): `handle(request)` is the one dispatcher,
+so the two transports cannot disagree. Requests are plain JSON dicts; every reply is `{"ok": true, "result":
+...}` or `{"ok": false, "error": "one line", "type": "JobError"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from plotter.daemon.config import DaemonConfig, DeviceConfig
+from plotter.daemon.pipeline import DrawParams, ModelCache, sample, sketches_to_json
+from plotter.daemon.store import Job, JobStore
+from plotter.daemon.worker import Backoff, DeviceWorker, Link
+from plotter.errors import JobError, PlotterError
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[DeviceConfig], Link]
+Prepare = Callable[[Job, DeviceConfig], Job]
+
+
+class Service:
+    """Owns the parts; each `start_*` has its `stop_*`, and `stop()` unwinds whatever `start()` managed."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        connect: Connect | None = None,
+        prepare: Prepare | None = None,
+        models: ModelCache | None = None,
+        serve: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = JobStore(config.store)
+        self.models = models or ModelCache()
+        self._connect = connect
+        self._prepare = prepare
+        self._serve = serve
+        self.workers: dict[str, DeviceWorker] = {}
+        self.servers: list[Any] = []
+        self._started: list[Callable[[], None]] = []
+        self.stopped = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Service:
+        try:
+            self.store.open()
+            self._started.append(self.store.close)
+            for job in self.store.recover():
+                log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
+            self._start_models()
+            self._start_workers()
+            if self._serve:
+                self._start_servers()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("plotter daemon up: %d device(s), store %s", len(self.workers), self.config.store)
+        return self
+
+    def stop(self) -> None:
+        """Reverse order: servers (no new requests), workers (pen up, jobs interrupted), models, store."""
+        while self._started:
+            step = self._started.pop()
+            try:
+                step()
+            except Exception:  # keep unwinding: a failing part must not leave the others running
+                log.exception("error while stopping")
+        self.stopped.set()
+
+    def kill(self) -> None:
+        """Tests: die like SIGKILL. Threads end without touching the store; the file is left as it is."""
+        for server in self.servers:
+            server.stop()
+        for worker in self.workers.values():
+            worker.kill()
+        self._started.clear()
+        self.stopped.set()
+
+    def _start_models(self) -> None:
+        for name in self.config.preload:
+            path = self.config.models.get(name, name)
+            log.info("preloading model %s", path)
+            self.models.get(path)
+        self._started.append(self.models.clear)
+
+    def _start_workers(self) -> None:
+        from plotter.daemon import device
+
+        backoff = (self.config.backoff_initial_s, self.config.backoff_max_s)
+        for dev in self.config.devices:
+            worker = DeviceWorker(
+                dev,
+                self.store,
+                self._connect or device.connect_factory(self.store),
+                self._prepare or device.prepare_job(self.store),
+                Backoff(*backoff),
+            )
+            worker.start()
+            self.workers[dev.name] = worker
+            self._started.append(worker.stop)
+
+    def _start_servers(self) -> None:
+        from plotter.daemon.api import HttpServer, UnixServer
+
+        servers = [UnixServer(self.config.socket, self.handle)]
+        if self.config.http.enabled:
+            servers.append(HttpServer(self.config.http, self.handle))
+        for server in servers:
+            server.start()
+            self.servers.append(server)
+            self._started.append(server.stop)
+
+    # ------------------------------------------------------------------ the API
+    def handle(self, request: object) -> dict:
+        """Dispatch one JSON request; a bad request is an error reply, never an exception."""
+        try:
+            if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+                raise JobError("request must be a JSON object with an 'op' field")
+            op = request["op"]
+            fn = _OPS.get(op)
+            if fn is None:
+                raise JobError(f"unknown request {op!r}; known: {', '.join(sorted(_OPS))}")
+            args = {k: v for k, v in request.items() if k != "op"}
+            try:
+                return {"ok": True, "result": fn(self, **args)}
+            except TypeError as exc:
+                raise JobError(f"{op}: bad arguments ({exc})") from None
+        except PlotterError as exc:
+            return {"ok": False, "error": str(exc), "type": type(exc).__name__}
+        except Exception as exc:  # a bug must not kill the server thread; log it with its traceback
+            log.exception("request failed: %r", request)
+            return {"ok": False, "error": f"internal error: {exc}", "type": "PlotterError"}
+
+    def submit(
+        self, kind: str = "draw", params: dict | None = None, gcode: str | None = None, device: str = "any"
+    ) -> dict:
+        """Queue a job. A draw job is sampled now (class and checkpoint errors come back at once)."""
+        device = device or "any"
+        if device != "any" and device not in self.workers:
+            raise JobError(
+                f"no device {device!r} in this daemon (devices: {', '.join(self.workers)}, or any)"
+            )
+        if kind == "draw":
+            draw = DrawParams.from_dict(params or {})
+            stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
+            job = self.store.submit("draw", stored, device=device)
+        elif kind == "gcode":
+            job = self.store.submit("gcode", dict(params or {}), gcode=_check_gcode(gcode), device=device)
+        else:
+            raise JobError(f"unknown job kind {kind!r}; expected draw or gcode")
+        log.info("job %d queued (%s on %s)", job.id, kind, device)
+        return job.to_dict()
+
+    def list(self, states: list[str] | None = None, limit: int = 50) -> list[dict]:
+        return [j.to_dict() for j in self.store.list(states, int(limit))]
+
+    def show(self, id: int, gcode: bool = False, events: bool = False) -> dict:  # noqa: A002 - API field
+        job = self.store.get(id)
+        out = job.to_dict(with_gcode=bool(gcode))
+        if events:
+            out["events"] = self.store.events(job.id)
+        return out
+
+    def pause(self, id: int) -> dict:  # noqa: A002
+        job = self.store.get(id)
+        if job.state == "running" and self._worker_of(job).pause(job.id):
+            return self.store.get(id).to_dict()
+        if job.state == "queued":
+            return self.store.transition(job.id, "paused", "held in the queue", pause_reason="user").to_dict()
+        raise JobError(f"job {id} is {job.state}; only a queued or running job can be paused")
+
+    def resume(self, id: int) -> dict:  # noqa: A002
+        job = self.store.get(id)
+        if job.state == "paused" and job.pause_reason == "user" and job.started is not None:
+            if self._worker_of(job).resume(job.id):
+                return self.store.get(id).to_dict()
+        if job.state in ("paused", "failed", "interrupted"):
+            return self.retry(id, from_journal=True)
+        raise JobError(f"job {id} is {job.state}; nothing to resume")
+
+    def cancel(self, id: int, timeout: float = 30.0) -> dict:  # noqa: A002
+        job = self.store.get(id)
+        live = job.state in ("running", "paused") and self._worker_of(job).cancel(job.id)
+        if live:
+            return self.store.wait_until(
+                id, ("cancelled", "interrupted", "done", "failed"), timeout
+            ).to_dict()
+        return self.store.transition(id, "cancelled", "cancelled by user").to_dict()
+
+    def retry(self, id: int, from_journal: bool = True) -> dict:  # noqa: A002
+        """Queue a stopped job again: from its last pen-up (journal) on the same plotter, or from the top."""
+        job = self.store.get(id)
+        if job.state == "paused" and job.pause_reason == "user" and job.started is None:
+            return self.store.transition(id, "queued", "released").to_dict()
+        point = _failure_point(self.store, job) if from_journal else 0
+        if point == 0:
+            self.store.journal_clear(id)
+            fields: dict[str, Any] = {"resume_from": 0, "acked": 0, "assigned": None}
+        else:
+            fields = {"resume_from": point}
+        note = f"resume from line {point + 1}" if point else "retry from the top"
+        return self.store.transition(id, "queued", note, **fields).to_dict()
+
+    def devices(self) -> list[dict]:
+        return [w.status() for w in self.workers.values()]
+
+    def ping(self) -> dict:
+        return {
+            "pid": __import__("os").getpid(),
+            "devices": list(self.workers),
+            "models": self.models.loaded(),
+        }
+
+    def _worker_of(self, job: Job) -> DeviceWorker:
+        worker = self.workers.get(job.assigned or "")
+        if worker is None:
+            raise JobError(f"job {job.id} is {job.state} but no worker holds it (device {job.assigned!r})")
+        return worker
+
+
+def _failure_point(store: JobStore, job: Job) -> int:
+    """First line not known to have run, from the journal (0 when there is none)."""
+    from plotter.grbl.journal import load_state
+
+    records = store.journal_records(job.id)
+    if not records:
+        return 0
+    try:
+        return load_state(records).failure_point
+    except PlotterError:
+        return 0
+
+
+def _check_gcode(gcode: object) -> str:
+    if not isinstance(gcode, str) or not gcode.strip():
+        raise JobError("a gcode job needs the program text in 'gcode'")
+    from plotter.gcode import check_program
+
+    problems = check_program(gcode.splitlines())
+    if problems:
+        line, what = problems[0]
+        raise JobError(f"G-code line {line}: {what} ({len(problems)} problem(s) in all)")
+    return gcode
+
+
+_OPS: dict[str, Callable[..., Any]] = {
+    "submit": Service.submit,
+    "list": Service.list,
+    "show": Service.show,
+    "pause": Service.pause,
+    "resume": Service.resume,
+    "cancel": Service.cancel,
+    "retry": Service.retry,
+    "devices": Service.devices,
+    "ping": Service.ping,
+}

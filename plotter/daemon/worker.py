@@ -1,0 +1,279 @@
+"""One thread per plotter: connect (with backoff), take the next job, stream it, record the outcome.
+
+Failures map onto job states in `_run` and nowhere else:
+- the device vanishes (`DeviceError`): the job is parked `paused` at its journal position (`device-lost`), the
+  worker reconnects with bounded exponential backoff (interruptible by stop) and, if the device is configured
+  with `auto_resume` (the default), requeues the job on the same plotter from its last pen-up;
+- GRBL reset / ALARM / error (`GrblError`): `failed` with the decoded reason, resumable from the journal;
+- stop (SIGTERM): the stream is held and cancelled, the pen lifted, the job `interrupted` (resumable);
+- a user cancel: pen up, `cancelled`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plotter.daemon.config import DeviceConfig
+from plotter.daemon.store import Job, JobStore
+from plotter.errors import DeviceError, GrblError, JobError, PlotterError
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised by a link's `stream` when `cancel()` ended it (not an error: the user asked)."""
+
+
+class Link(Protocol):
+    """What a worker needs from a connected plotter (see `plotter.daemon.device.GrblLink`)."""
+
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def pen_up(self) -> None: ...
+
+    def status(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Backoff:
+    """Exponential reconnect delays: initial, x2 each failure, capped; reset on success."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.initial if self.current == 0 else min(self.current * 2, self.maximum)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class _Killed(BaseException):
+    """Test hook: the process died; nothing more may be written anywhere."""
+
+
+class DeviceWorker:
+    """Owns one device: its link, its thread, the job it is running."""
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        store: JobStore,
+        connect: Callable[[DeviceConfig], Link],
+        prepare: Callable[[Job, DeviceConfig], Job],
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.device = device
+        self.store = store
+        self._connect = connect
+        self._prepare = prepare
+        self.backoff = backoff or Backoff()
+        self._stop = threading.Event()
+        self._killed = threading.Event()
+        self._lock = threading.Lock()
+        self._link: Link | None = None
+        self._job_id: int | None = None
+        self._stop_reason = "interrupted"
+        self.last_error: str | None = None
+        self.connected = threading.Event()  # set while a link is open: tests and `status` wait on it
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=f"plotter-{self.device.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Hold and cancel the stream, lift the pen, mark the job interrupted; then close the port."""
+        self._stop.set()
+        with self._lock:
+            link = self._link if self._job_id is not None else None
+        if link is not None:
+            link.cancel()
+        self.store.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def kill(self) -> None:
+        """Tests only: behave like SIGKILL (no store writes, no pen-up, nothing closed)."""
+        self._killed.set()
+        self._stop.set()
+        self.store.wake()
+        with self._lock:
+            link = self._link
+        if link is not None and self._job_id is not None:
+            link.cancel()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ control from the API
+    def running_job(self) -> int | None:
+        return self._job_id
+
+    def pause(self, job_id: int) -> bool:
+        return self._control(job_id, "pause")
+
+    def resume(self, job_id: int) -> bool:
+        return self._control(job_id, "resume")
+
+    def cancel(self, job_id: int) -> bool:
+        return self._control(job_id, "cancel")
+
+    def _control(self, job_id: int, what: str) -> bool:
+        with self._lock:
+            if self._job_id != job_id or self._link is None:
+                return False
+            link = self._link
+            if what == "pause":
+                self.store.transition(job_id, "paused", "feed hold", pause_reason="user")
+                link.pause()
+            elif what == "resume":
+                self.store.transition(job_id, "running", "cycle start")
+                link.resume()
+            else:
+                link.cancel()
+            return True
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            link, job_id = self._link, self._job_id
+        info: dict[str, Any] = {
+            "name": self.device.name,
+            "port": self.device.port,
+            "profile": self.device.profile,
+            "connected": link is not None,
+            "job": job_id,
+            "error": self.last_error,
+        }
+        if link is not None:
+            try:
+                info.update(link.status())
+            except PlotterError as exc:
+                info["error"] = str(exc)
+        return info
+
+    # ------------------------------------------------------------------ the thread
+    def _main(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._link is None and not self._open():
+                    continue
+                job = self.store.wait_for_work(self.device.name, self._stop)
+                if job is not None:
+                    self._run(job)
+        except _Killed:
+            return
+        finally:
+            if not self._killed.is_set():
+                self._close()
+
+    def _open(self) -> bool:
+        try:
+            link = self._connect(self.device)
+        except DeviceError as exc:
+            first = self.last_error != str(exc)
+            self.last_error = str(exc)
+            delay = self.backoff.next()
+            (log.warning if first else log.debug)("%s: %s; retrying in %.2f s", self.device.name, exc, delay)
+            self._stop.wait(delay)
+            return False
+        with self._lock:
+            self._link = link
+        self.backoff.reset()
+        self.last_error = None
+        self.connected.set()
+        log.info("%s: connected on %s", self.device.name, self.device.port)
+        if self.device.auto_resume:
+            self._auto_resume()
+        return True
+
+    def _close(self) -> None:
+        with self._lock:
+            link, self._link = self._link, None
+        self.connected.clear()
+        if link is not None:
+            try:
+                link.close()
+            except PlotterError as exc:
+                log.warning("%s: closing: %s", self.device.name, exc)
+
+    def _auto_resume(self) -> None:
+        """The plotter came back: jobs parked on it by a lost connection continue from their journal."""
+        for job in self.store.list(states=["paused"], limit=1000):
+            if job.assigned == self.device.name and job.pause_reason == "device-lost":
+                log.info("%s: resuming job %d from line %d", self.device.name, job.id, job.acked)
+                self.store.transition(job.id, "queued", "device back: auto-resume", resume_from=job.acked)
+
+    def _run(self, job: Job) -> None:
+        name = self.device.name
+        try:
+            job = self._prepare(job, self.device)
+        except PlotterError as exc:
+            self.store.transition(job.id, "failed", "planning failed", error=str(exc))
+            return
+        lines = (job.gcode or "").splitlines()
+        with self._lock:
+            self._job_id, link = job.id, self._link
+        log.info("%s: job %d (%d lines, from line %d)", name, job.id, len(lines), job.resume_from)
+        try:
+            link.stream(job, lines, self._on_ack(job.id))
+            self.store.transition(job.id, "done", acked=len(lines))
+        except Cancelled:
+            if self._killed.is_set():
+                raise _Killed() from None
+            self._lift(link)
+            new = "interrupted" if self._stop.is_set() else "cancelled"
+            self.store.transition(job.id, new, "stopped by daemon shutdown" if new == "interrupted" else None)
+        except GrblError as exc:
+            log.error("%s: job %d failed: %s", name, job.id, exc)
+            self._after_fault(job.id, "failed", str(exc))
+        except DeviceError as exc:
+            log.error("%s: job %d lost the device: %s", name, job.id, exc)
+            self.last_error = str(exc)
+            self._close()
+            self._after_fault(job.id, "paused", str(exc), pause_reason="device-lost")
+        finally:
+            with self._lock:
+                self._job_id = None
+
+    def _on_ack(self, job_id: int) -> Callable[[int], None]:
+        def on_ack(acked: int) -> None:
+            if self._killed.is_set():
+                raise _Killed()
+            self.store.record_ack(job_id, acked)
+
+        return on_ack
+
+    def _after_fault(self, job_id: int, state: str, error: str, **fields: object) -> None:
+        job = self.store.get(job_id)
+        if job.state == "paused" and state == "paused":  # a user hold when the cable went: now it is parked
+            self.store.set_fields(job_id, pause_reason="device-lost", error=error)
+            return
+        try:
+            self.store.transition(job_id, state, error, error=error, **fields)
+        except JobError as exc:  # e.g. cancelled meanwhile: keep that verdict
+            log.warning("%s: job %d: %s", self.device.name, job_id, exc)
+
+    def _lift(self, link: Link) -> None:
+        try:
+            link.pen_up()
+        except PlotterError as exc:
+            log.warning("%s: could not lift the pen: %s", self.device.name, exc)

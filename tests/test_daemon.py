@@ -1,0 +1,195 @@
+"""Daemon service and workers against fake plotters: queue, controls, recovery. No sleeps; Conditions."""
+
+from __future__ import annotations
+
+import pytest
+from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrough, program
+
+from plotter.daemon.pipeline import ModelCache
+from plotter.daemon.service import Service
+from plotter.daemon.worker import Backoff
+from plotter.errors import CheckpointError, JobError, UnknownClassError
+
+DONE = ("done",)
+
+
+@pytest.fixture
+def plotters():
+    return {"p1": FakePlotter("p1"), "p2": FakePlotter("p2")}
+
+
+def service(tmp_path, plotters, **kw) -> Service:
+    return Service(
+        config(tmp_path), connect=fake_connect(plotters), prepare=passthrough, serve=False, **kw
+    ).start()
+
+
+def test_queue_feeds_two_plotters_each_job_runs_once(tmp_path, plotters) -> None:
+    svc = service(tmp_path, plotters)
+    try:
+        ids = [svc.submit("gcode", {}, gcode=program(5, str(i)))["id"] for i in range(6)]
+        pinned = svc.submit("gcode", {}, gcode=program(3), device="p2")["id"]
+        for i in [*ids, pinned]:
+            svc.store.wait_until(i, DONE, timeout=10)
+        ran = {i: [p.name for p in plotters.values() if p.lines_of(i)] for i in [*ids, pinned]}
+        assert all(len(v) == 1 for v in ran.values())
+        assert ran[pinned] == ["p2"]
+        for i in ids:
+            (p,) = ran[i]
+            assert plotters[p].lines_of(i) == program(5, str(ids.index(i))).splitlines()
+    finally:
+        svc.stop()
+
+
+def test_pause_resume_cancel_running_job(tmp_path, plotters) -> None:
+    plotters["p1"].block_at[1] = 2
+    plotters["p2"].plugged = False  # only p1 takes work
+    svc = service(tmp_path, plotters)
+    try:
+        job = svc.submit("gcode", {}, gcode=program(4))["id"]
+        assert plotters["p1"].reached.wait(10)
+        assert svc.pause(job)["state"] == "paused"
+        plotters["p1"].release()  # released, but the hold keeps it from moving on
+        assert svc.store.get(job).state == "paused" and svc.store.get(job).acked == 2
+        assert svc.resume(job)["state"] == "running"
+        svc.store.wait_until(job, DONE, timeout=10)
+        assert len(plotters["p1"].lines_of(job)) == 4
+
+        plotters["p1"].released = False
+        plotters["p1"].reached.clear()
+        plotters["p1"].block_at[2] = 1
+        job2 = svc.submit("gcode", {}, gcode=program(4))["id"]
+        assert plotters["p1"].reached.wait(10)
+        out = svc.cancel(job2)
+        assert out["state"] == "cancelled" and plotters["p1"].pen_ups == 1
+        with pytest.raises(JobError, match="nothing to resume"):
+            svc.resume(job2)
+        assert svc.retry(job2, from_journal=False)["state"] == "queued"
+        svc.store.wait_until(job2, DONE, timeout=10)
+    finally:
+        svc.stop()
+
+
+def test_device_lost_parks_job_then_auto_resumes_from_journal(tmp_path, plotters) -> None:
+    plotters["p2"].plugged = False
+    plotters["p1"].unplug_at[1] = 3
+    svc = service(tmp_path, plotters)
+    try:
+        job = svc.submit("gcode", {}, gcode=program(6))["id"]
+        svc.store.wait_until(job, ("paused",), timeout=10)
+        parked = svc.store.get(job)
+        assert parked.pause_reason == "device-lost" and parked.acked == 3 and "vanished" in parked.error
+        plotters["p1"].plugged = True  # the cable is back: the worker's backoff loop reconnects
+        done = svc.store.wait_until(job, DONE, timeout=10)
+        assert done.assigned == "p1" and plotters["p1"].connects == 2
+        assert plotters["p1"].lines_of(job) == program(6).splitlines()  # nothing twice, nothing missing
+    finally:
+        svc.stop()
+
+
+def test_alarm_fails_with_reason_and_is_resumable(tmp_path, plotters) -> None:
+    plotters["p2"].plugged = False
+    plotters["p1"].alarm_at[1] = 2
+    svc = service(tmp_path, plotters)
+    try:
+        job = svc.submit("gcode", {}, gcode=program(5))["id"]
+        failed = svc.store.wait_until(job, ("failed",), timeout=10)
+        assert "ALARM:1 hard limit" in failed.error and failed.resumable and failed.acked == 2
+        svc.store.set_fields(job, resume_from=2)  # what retry() computes from a GRBL journal
+        svc.store.transition(job, "queued")
+        svc.store.wait_until(job, DONE, timeout=10)
+        assert plotters["p1"].lines_of(job) == program(5).splitlines()
+    finally:
+        svc.stop()
+
+
+def test_stop_interrupts_running_job_and_restart_keeps_queue(tmp_path, plotters) -> None:
+    plotters["p2"].plugged = False
+    plotters["p1"].block_at[1] = 1
+    svc = service(tmp_path, plotters)
+    job = svc.submit("gcode", {}, gcode=program(3))["id"]
+    waiting = svc.submit("gcode", {}, gcode=program(3), device="p2")["id"]
+    assert plotters["p1"].reached.wait(10)
+    svc.stop()  # SIGTERM path: hold/cancel, pen up, interrupted
+    assert plotters["p1"].pen_ups == 1
+    svc2 = Service(config(tmp_path), connect=fake_connect(plotters), prepare=passthrough, serve=False).start()
+    try:
+        assert svc2.store.get(job).state == "interrupted" and svc2.store.get(waiting).state == "queued"
+    finally:
+        svc2.stop()
+
+
+def test_kill_then_restart_marks_running_job_interrupted(tmp_path, plotters) -> None:
+    plotters["p2"].plugged = False
+    plotters["p1"].block_at[1] = 2
+    svc = service(tmp_path, plotters)
+    job = svc.submit("gcode", {}, gcode=program(4))["id"]
+    assert plotters["p1"].reached.wait(10)
+    svc.kill()
+    assert svc.store.get(job).state == "running"  # nobody cleaned up
+    assert plotters["p1"].pen_ups == 0
+    plotters["p1"].block_at.clear()
+    svc2 = Service(config(tmp_path), connect=fake_connect(plotters), prepare=passthrough, serve=False).start()
+    try:
+        assert svc2.store.get(job).state == "interrupted"
+        svc2.store.set_fields(job, resume_from=svc2.store.get(job).acked)
+        svc2.store.transition(job, "queued")
+        svc2.store.wait_until(job, DONE, timeout=10)
+        assert plotters["p1"].lines_of(job) == program(4).splitlines()
+    finally:
+        svc2.stop()
+
+
+def test_draw_submit_validates_before_queueing(tmp_path, plotters) -> None:
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"x")
+    model = FakeModel()
+    loads: list = []
+    models = ModelCache(loader=lambda path: loads.append(path) or model)
+    plotters["p1"].plugged = plotters["p2"].plugged = False
+    svc = service(tmp_path, plotters, models=models)
+    try:
+        with pytest.raises(UnknownClassError, match="did you mean cat"):
+            svc.submit("draw", {"class": "cta", "checkpoint": str(ckpt)})
+        with pytest.raises(CheckpointError, match="does not exist"):
+            svc.submit("draw", {"class": "cat", "checkpoint": str(tmp_path / "nope.pt")})
+        with pytest.raises(JobError, match="n must be between"):
+            svc.submit("draw", {"class": "cat", "n": 0, "checkpoint": str(ckpt)})
+        with pytest.raises(JobError, match="no device 'p9' in this daemon"):
+            svc.submit("draw", {"class": "cat", "checkpoint": str(ckpt)}, device="p9")
+        assert svc.store.list() == []
+        job = svc.submit("draw", {"class": "cat", "n": 2, "seed": 3, "checkpoint": str(ckpt)})
+        job2 = svc.submit("draw", {"class": "cat", "seed": 4, "checkpoint": str(ckpt)})
+        assert job["state"] == "queued" and job["params"]["class"] == "cat"
+        assert len(svc.store.get(job["id"]).params["sketches"]) == 2 and job2["id"] > job["id"]
+        assert model.calls == 2 and len(loads) == 1  # loaded once and kept; the typo never sampled
+    finally:
+        svc.stop()
+
+
+def test_backoff_is_bounded_and_resets() -> None:
+    b = Backoff(0.5, 4.0)
+    assert [b.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    b.reset()
+    assert b.next() == 0.5
+
+
+def test_handle_rejects_malformed_requests(tmp_path, plotters) -> None:
+    svc = service(tmp_path, plotters)
+    try:
+        svc.submit("gcode", {}, gcode=program(2), device="p1")
+        bad = [
+            "not a dict",
+            {"op": "explode"},
+            {"op": "show", "id": 999},
+            {"op": "show", "jobid": 1},
+            {"op": "submit", "kind": "gcode", "gcode": "G1 X1 Q5"},
+            {"op": "submit", "kind": "gcode"},
+            {"op": "pause", "id": 1, "extra": 2},
+        ]
+        for request in bad:
+            reply = svc.handle(request)
+            assert reply["ok"] is False and reply["type"] == "JobError" and "\n" not in reply["error"]
+        assert len(svc.list()) == 1
+    finally:
+        svc.stop()
