@@ -1,0 +1,231 @@
+"""`plotter stream` (send a G-code file to GRBL) and `plotter devices` (list serial ports).
+
+Thin: the protocol, flow control, journal and resume logic live in `plotter.grbl`. The stream runs in a
+worker thread so that Ctrl-C here can ask for a feed hold and then resume or cancel, like a pendant would.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from plotter.errors import GcodeError, JobError
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _read_program(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise GcodeError(f"{path} is not a text G-code file ({exc.reason} at byte {exc.start})") from None
+
+
+def _profile_bits(name: str | None):  # type: ignore[no-untyped-def]
+    """(kinematics or None, pen-up lines, pen commands) from `--profile`, or defaults."""
+    from plotter.grbl.flow import clean_line
+    from plotter.grbl.journal import PenCommands
+
+    if not name:
+        return None, (), None
+    from plotter.gcode import load_profile
+
+    profile = load_profile(name)
+    pen = profile.pen
+    if pen.mode == "z":
+        up = (f"G0 Z{pen.z_up:g}",)
+        pens = PenCommands((clean_line(up[0]),), (clean_line(f"G1 Z{pen.z_down:g} F{pen.z_feed:g}"),))
+    else:
+        up = (pen.up_command,) + ((f"G4 P{pen.dwell_up:g}",) if pen.dwell_up else ())
+        pens = PenCommands((clean_line(pen.up_command),), (clean_line(pen.down_command),))
+    return profile.kinematics(), up, pens
+
+
+def _estimate(lines: Sequence[str], kinematics: object | None, blocks: int) -> float | None:
+    """Machine time from PLAN's estimator when it is installed; None keeps the bar honest."""
+    try:
+        from plotter.plan.estimate import estimate_gcode
+        from plotter.plan.motion import Kinematics
+    except ImportError:
+        return None
+    try:
+        est = estimate_gcode(list(lines), kinematics or Kinematics(), planner_blocks=blocks)
+    except Exception:  # noqa: BLE001 - an estimate is a nicety; never let it stop a job
+        return None
+    return float(getattr(est, "total_s", 0.0)) or None
+
+
+class _Bar:
+    """One status line on stderr: lines, %, elapsed, remaining, machine state."""
+
+    def __init__(self, label: str, estimate: float | None, enabled: bool) -> None:
+        self.label, self.estimate, self.enabled = label, estimate, enabled
+        self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._decile = -1
+        self.last = None
+
+    def __call__(self, progress) -> None:  # type: ignore[no-untyped-def]
+        self.last = progress
+        if not self.enabled:
+            return
+        frac = progress.percent / 100.0
+        if self.estimate:
+            remaining = self.estimate * (1.0 - frac)
+        else:
+            remaining = progress.elapsed_s * (1 - frac) / frac if frac > 0.02 else None
+        done = progress.acked - progress.start
+        todo = progress.total - progress.start
+        text = (f"{self.label} {done}/{todo} lines {progress.percent:5.1f}%  elapsed "
+                f"{_fmt_time(progress.elapsed_s)}  remaining {_fmt_time(remaining)}  {progress.state:<7}")
+        with self._lock:
+            if self.tty:
+                click.echo("\r" + text, nl=False, err=True)
+            elif int(progress.percent // 10) > self._decile:  # logs: a line per 10 %
+                self._decile = int(progress.percent // 10)
+                click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self.last is not None:
+            click.echo("", err=True)
+
+
+def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
+    """Run `job()` in a thread; Ctrl-C holds the machine and asks resume or cancel."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = job()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="plotter-stream", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        try:
+            worker.join(0.2)
+        except KeyboardInterrupt:
+            click.echo("\nfeed hold...", err=True)
+            try:
+                status = streamer.pause()
+                click.echo(f"held ({status.label if status else '?'})", err=True)
+                choice = click.prompt("[r]esume or [c]ancel", type=click.Choice(["r", "c"]), default="r",
+                                      err=True)
+            except (KeyboardInterrupt, click.Abort):
+                choice = "c"
+            except JobError:
+                continue  # the job ended meanwhile
+            try:
+                streamer.resume() if choice == "r" else streamer.cancel()
+            except JobError:
+                continue
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("result")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--device", "-d", required=True, help="Serial port (/dev/ttyUSB0, COM3, /dev/pts/N) or URL "
+              "(grblsim://?rx=128).")
+@click.option("--check", is_flag=True, help="Run the whole file through GRBL's check mode ($C) first.")
+@click.option("--mode", type=click.Choice(["char-count", "send-response"]), default="char-count",
+              show_default=True, help="Flow control.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file [default: FILE.journal].")
+@click.option("--resume", "resume_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Resume an interrupted job from its journal (from the last pen-up before the failure).")
+@click.option("--profile", help="Firmware profile: pen commands for cancel/resume, kinematics for estimates.")
+@click.option("--unlock", is_flag=True, help="Send $X if GRBL is alarm-locked (only when it is safe).")
+@click.option("--reset", is_flag=True, help="Soft-reset GRBL before streaming.")
+@click.option("--baud", default=115200, show_default=True, help="Baud rate for serial ports.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before resuming.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path | None,
+           resume_path: Path | None, profile: str | None, unlock: bool, reset: bool, baud: int, yes: bool,
+           quiet: bool) -> None:
+    """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
+    from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state, resume_plan
+    from plotter.grbl.results import PortLostError, StreamError
+    from plotter.grbl.streamer import Streamer
+    from plotter.grbl.transport import open_port
+
+    lines = _read_program(file)
+    if not any(line.strip() for line in lines):
+        raise GcodeError(f"{file} has no G-code lines")
+    kinematics, pen_up, pens = _profile_bits(profile)
+    start, preamble = 0, ()
+    if resume_path is not None:
+        state = load_state(JsonLinesSink(resume_path).records())
+        if state.digest != digest(lines):
+            raise JobError(f"journal {resume_path} belongs to another program than {file}")
+        plan = resume_plan(lines, state.failure_point, pens)
+        if plan.start_index >= len(lines):
+            click.echo(f"{file}: the journal says this job is complete; nothing to do")
+            return
+        click.echo(f"resuming at line {plan.start_index + 1} of {len(lines)} (last run: "
+                   f"{state.status or 'interrupted'}, first line not done: {state.failure_point + 1})")
+        for note in plan.notes:
+            click.echo(f"note: {note}")
+        if not yes:
+            click.confirm("continue?", default=True, abort=True)
+        start, preamble = plan.start_index, plan.preamble
+    journal_path = journal_path or resume_path or file.with_name(file.name + ".journal")
+    port = open_port(device, baudrate=baud)
+    streamer = Streamer(port, pen_up=pen_up)
+    try:
+        info = streamer.connect(reset=reset, unlock=unlock)
+        click.echo(f"connected: {info.banner.raw if info.banner else 'GRBL'} on {device} "
+                   f"(RX {info.rx_size} bytes, {info.planner_blocks} planner blocks)"
+                   + (" [unlocked with $X]" if info.unlocked else ""), err=True)
+        enabled = not quiet
+        if check:
+            bar = _Bar("check", None, enabled)
+            try:
+                streamer.check(lines, on_progress=bar)
+            finally:
+                bar.close()
+            click.echo("check: GRBL accepted every line", err=True)
+        estimate = _estimate(lines[start:], kinematics, info.planner_blocks)
+        bar = _Bar("stream", estimate, enabled)
+        journal = Journal(JsonLinesSink(journal_path))
+        try:
+            result = _run_interruptible(streamer, lambda: streamer.stream(
+                lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
+        except (StreamError, PortLostError) as exc:
+            bar.close()
+            raise click.ClickException(f"{exc} (resume with --resume {journal_path})") from None
+        bar.close()
+    finally:
+        streamer.close()
+    sent = result.acked - result.start  # type: ignore[attr-defined]
+    est = f" (estimate {_fmt_time(estimate)})" if estimate else ""
+    click.echo(f"{result.status}: {sent} lines, 0 errors, machine time "  # type: ignore[attr-defined]
+               f"{_fmt_time(result.elapsed_s)}{est}"  # type: ignore[attr-defined]
+               + (f"; {result.detail}" if result.detail and result.detail != result.status else ""))
+
+
+@click.command()
+def devices() -> None:
+    """List serial ports a GRBL plotter could be on."""
+    from plotter.grbl.transport import list_devices
+
+    ports = list_devices()
+    if not ports:
+        click.echo("no serial ports found")
+    for port in ports:
+        mark = f"  <- {port.likely_grbl} (likely a GRBL board)" if port.likely_grbl else ""
+        click.echo(f"{port.device}\t{port.description}\t{port.hwid}{mark}")
+    click.echo("simulator: --device 'grblsim://?rx=128&clock=realtime' (no hardware), or `plotter sim --pty` "
+               "for a /dev/pts/N any sender can open")
