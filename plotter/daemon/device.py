@@ -15,27 +15,16 @@ from typing import Any
 from plotter.daemon.config import DeviceConfig
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Cancelled
-from plotter.errors import DeviceError, PlotterError
+from plotter.errors import PlotterError
 
 log = logging.getLogger(__name__)
 
 
 def open_port(port: str, baudrate: int = 115200) -> Any:
     """A path or URL (`grblsim://...`) -> an open serial-like object; `DeviceError` if missing or busy."""
-    try:
-        from plotter.grbl import transport
-    except ImportError:
-        transport = None
-    if transport is not None and hasattr(transport, "open_port"):
-        return transport.open_port(port, baudrate=baudrate)
-    import serial
+    from plotter.grbl.transport import open_port as _open
 
-    import plotter.grbl  # noqa: F401 - registers the grblsim:// URL handler when present
-
-    try:
-        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, exclusive=True)
-    except (serial.SerialException, OSError, ValueError) as exc:
-        raise DeviceError(f"cannot open {port}: {exc}") from None
+    return _open(port, baudrate=baudrate)
 
 
 def pen_commands(profile_name: str) -> tuple[str, ...]:
@@ -144,10 +133,18 @@ def connect_factory(store: JobStore) -> Callable[[DeviceConfig], GrblLink]:
 
 
 def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
-    """Plan a draw job for the device that took it (its profile and paper); G-code jobs pass through."""
+    """Plan a draw job for the device that took it: a job queued for 'any' was planned for the first device;
+    if this one has another profile or paper and nothing was drawn yet, plan again. G-code jobs pass."""
 
     def prepare(job: Job, device: DeviceConfig) -> Job:
-        if job.gcode:
+        if job.kind != "draw":
+            return job
+        want = {
+            "profile": job.params.get("profile") or device.profile,
+            "paper": job.params.get("paper") or device.paper,
+        }
+        have = {k: job.stats.get(f"planned_{k}") for k in want}
+        if job.gcode and (have == want or job.acked > 0 or job.resume_from > 0):
             return job
         from plotter.daemon.pipeline import plan_job_params
 

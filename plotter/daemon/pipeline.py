@@ -182,3 +182,44 @@ def sketches_from_json(data: object) -> list[Sketch]:
         return [Sketch([np.asarray(s, dtype=np.float64) for s in sk], unit="px") for sk in data]
     except (TypeError, ValueError) as exc:
         raise JobError(f"job sketches are malformed: {exc}") from None
+
+
+def plan_sketches(
+    sketches: Sequence[Sketch],
+    profile: str,
+    paper: str = "a4",
+    grid: str | None = None,
+    job_name: str | None = None,
+) -> Any:
+    """Lay out and emit one page with the shared planner (`plotter.plan.pipeline.plan_job`) -> PlannedJob."""
+    from plotter.gcode import load_profile
+    from plotter.plan.pipeline import JobOptions, plan_job
+
+    cols_rows = parse_grid(grid, len(sketches)) if grid else None
+    import importlib.util
+
+    has_estimate = importlib.util.find_spec("plotter.plan.estimate") is not None
+    options = JobOptions(paper=paper, grid=cols_rows, job_name=job_name, estimate=has_estimate)
+    return plan_job(list(sketches), load_profile(profile), options)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a worker needs from planning: the lines and the numbers to show."""
+
+    lines: list[str]
+    stats: dict[str, Any]
+
+
+def plan_job_params(params: dict, profile: str, paper: str) -> Planned:
+    """Plan a stored draw job for the device that took it (job params override the device's profile/paper)."""
+    draw = DrawParams.from_dict({k: v for k, v in params.items() if k != "sketches"})
+    sketches = sketches_from_json(params.get("sketches"))
+    profile, paper = draw.profile or profile, draw.paper or paper
+    job = plan_sketches(sketches, profile, paper, draw.grid, job_name=f"{draw.class_name} x{draw.n}")
+    stats = {**_plain_stats(job.stats()), "planned_profile": profile, "planned_paper": paper}
+    return Planned(list(job.gcode), stats)
+
+
+def _plain_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(float(v), 3) if isinstance(v, (float, np.floating)) else v) for k, v in stats.items()}

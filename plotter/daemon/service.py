@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from plotter.daemon.config import DaemonConfig, DeviceConfig
-from plotter.daemon.pipeline import DrawParams, ModelCache, sample, sketches_to_json
+from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import JobError, PlotterError
@@ -139,23 +139,41 @@ class Service:
             return {"ok": False, "error": f"internal error: {exc}", "type": "PlotterError"}
 
     def submit(
-        self, kind: str = "draw", params: dict | None = None, gcode: str | None = None, device: str = "any"
+        self,
+        kind: str = "draw",
+        params: dict | None = None,
+        gcode: str | None = None,
+        device: str = "any",
+        hold: bool = False,
     ) -> dict:
-        """Queue a job. A draw job is sampled now (class and checkpoint errors come back at once)."""
+        """Queue a job. A draw job is sampled and planned now, so class, checkpoint and layout errors come
+        back at once and the reply carries the estimate; `hold` parks it until `resume` (confirm first)."""
         device = device or "any"
         if device != "any" and device not in self.workers:
-            raise JobError(
-                f"no device {device!r} in this daemon (devices: {', '.join(self.workers)}, or any)"
-            )
+            names = ", ".join(self.workers)
+            raise JobError(f"no device {device!r} in this daemon (devices: {names}, or any)")
         if kind == "draw":
             draw = DrawParams.from_dict(params or {})
             stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
-            job = self.store.submit("draw", stored, device=device)
+            target = self._planning_device(device)
+            planned = plan_job_params(stored, target.profile, target.paper)
+            job = self.store.submit("draw", stored, "\n".join(planned.lines), device, planned.stats)
         elif kind == "gcode":
             job = self.store.submit("gcode", dict(params or {}), gcode=_check_gcode(gcode), device=device)
         else:
             raise JobError(f"unknown job kind {kind!r}; expected draw or gcode")
-        log.info("job %d queued (%s on %s)", job.id, kind, device)
+        if hold:
+            job = self.store.transition(job.id, "paused", "held for confirmation", pause_reason="user")
+        log.info("job %d %s (%s on %s)", job.id, job.state, kind, device)
+        return job.to_dict()
+
+    def _planning_device(self, device: str) -> DeviceConfig:
+        return self.config.device(device) if device != "any" else self.config.devices[0]
+
+    def wait(self, id: int, updated: float = 0.0, timeout: float = 10.0) -> dict:  # noqa: A002
+        """Long poll for live progress: the job once it changed after `updated`, or after `timeout` s."""
+        timeout = min(max(float(timeout), 0.0), 60.0)
+        job = self.store.wait_changed(int(id), float(updated), timeout)
         return job.to_dict()
 
     def list(self, states: list[str] | None = None, limit: int = 50) -> list[dict]:
@@ -260,4 +278,5 @@ _OPS: dict[str, Callable[..., Any]] = {
     "retry": Service.retry,
     "devices": Service.devices,
     "ping": Service.ping,
+    "wait": Service.wait,
 }

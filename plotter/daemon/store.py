@@ -129,7 +129,8 @@ class JobStore:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
-        self.changed = threading.Condition(self._lock)
+        self.changed = threading.Condition(self._lock)  # a job changed state (workers wait on this)
+        self.progress = threading.Condition(self._lock)  # any change, acks included (progress watchers)
         self._db: sqlite3.Connection | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -249,6 +250,7 @@ class JobStore:
             self._update(job_id, values)
             self._event(job_id, new, note)
             self.changed.notify_all()
+            self.progress.notify_all()
             return self.get(job_id)
 
     def set_fields(self, job_id: int, **fields: object) -> None:
@@ -259,9 +261,20 @@ class JobStore:
             self._update(job_id, {**fields, "updated": self._clock()})
 
     def record_ack(self, job_id: int, acked: int) -> None:
-        """Journal position: called on every `ok`, so a kill loses nothing that GRBL acknowledged."""
+        """Progress: lines GRBL acknowledged (the resume point itself comes from the journal table)."""
         with self._lock:
-            self.db.execute("UPDATE jobs SET acked = ? WHERE id = ? AND acked < ?", (acked, job_id, acked))
+            cur = self.db.execute(
+                "UPDATE jobs SET acked = ?, updated = ? WHERE id = ? AND acked < ?",
+                (acked, self._clock(), job_id, acked),
+            )
+            if cur.rowcount:
+                self.progress.notify_all()
+
+    def wait_changed(self, job_id: int, since: float, timeout: float) -> Job:
+        """The job as soon as its `updated` stamp passes `since` (or when `timeout` runs out)."""
+        with self.progress:
+            self.progress.wait_for(lambda: self.get(job_id).updated > since, timeout)
+            return self.get(job_id)
 
     def claim_next(self, device: str) -> Job | None:
         """Atomically take the oldest queued job this device may run (its own, pinned, or 'any')."""
