@@ -156,14 +156,16 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
            resume_path: Path | None, profile: str | None, unlock: bool, reset: bool, baud: int, yes: bool,
            quiet: bool) -> None:
     """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
+    from plotter.grbl.flow import Flow, clean_line
     from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state, resume_plan
     from plotter.grbl.results import PortLostError, StreamError
     from plotter.grbl.streamer import Streamer
     from plotter.grbl.transport import open_port
 
     lines = _read_program(file)
-    if not any(line.strip() for line in lines):
+    if not any(clean_line(line) for line in lines):
         raise GcodeError(f"{file} has no G-code lines")
+    Flow(lines)  # refuses over-long lines with their line number before anything is sent
     kinematics, pen_up, pens = _profile_bits(profile)
     start, preamble = 0, ()
     if resume_path is not None:

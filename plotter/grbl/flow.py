@@ -20,7 +20,7 @@ CHAR_COUNT = "char-count"
 SEND_RESPONSE = "send-response"
 MODES = (CHAR_COUNT, SEND_RESPONSE)
 DEFAULT_RX = 128
-DEFAULT_LINE_LIMIT = 80  # GRBL 1.1 LINE_BUFFER_SIZE; longer lines get error:11
+DEFAULT_LINE_LIMIT = 79  # GRBL 1.1 LINE_BUFFER_SIZE is 80 with the terminator: 79 characters, then error:11
 
 _COMMENT = re.compile(r"\([^)]*\)")
 _SPACE = re.compile(r"\s+")
