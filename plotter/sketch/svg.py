@@ -70,7 +70,7 @@ def write_svg(
     dwg = svgwrite.Drawing(
         str(path), size=(f"{_fmt(pw)}{unit}", f"{_fmt(ph)}{unit}"), profile="full", debug=False
     )
-    dwg.viewbox(px, py, pw, ph)
+    dwg.attribs["viewBox"] = " ".join(_fmt(v) for v in (px, py, pw, ph))
     ink = Inkscape(dwg)
     layer = ink.layer(label="1 pen", id="layer1")
     style = dict(fill="none", stroke=color, stroke_width=_fmt(stroke_width))
