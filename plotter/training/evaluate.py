@@ -315,6 +315,11 @@ def evaluate(
     kind = str(getattr(model, "kind", type(model).__name__))
     rep = Report(str(model_ckpt), kind, target_name, float(temperature), int(n), int(seed), data=data_info)
     cm = classifier.metrics
+    # only the cat ceiling is guaranteed unseen: classifier training dropped cat.npz's valid/test drawings
+    rep.data["ceiling_unseen_by_classifier"] = bool(
+        target_name == "cat" and "official" in str(data_info.get("split", ""))
+        and classifier.provenance.get("cat_holdout_excluded", 0) > 0
+    )
     rep.classifier = {"path": classifier.path, "test_top1": cm.get("test_top1"),
                       "test_top5": cm.get("test_top5"), "raster": asdict(classifier.spec)}
     t = time.time()
