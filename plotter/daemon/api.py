@@ -90,7 +90,9 @@ class UnixServer:
         os.chmod(self.path, 0o600)
         server.handler = self.handler  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="plotter-api-unix", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.1,), name="plotter-api-unix", daemon=True
+        )
         self._thread.start()
         log.info("control socket %s", self.path)
 
@@ -223,7 +225,9 @@ class HttpServer:
         server.token = self.config.token  # type: ignore[attr-defined]
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, name="plotter-api-http", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, args=(0.1,), name="plotter-api-http", daemon=True
+        ).start()
         log.info("HTTP API on http://%s:%d/v1/", self.config.host, self.port)
 
     def stop(self) -> None:

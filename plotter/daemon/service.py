@@ -205,7 +205,8 @@ class Service:
 
     def cancel(self, id: int, timeout: float = 30.0) -> dict:  # noqa: A002
         job = self.store.get(id)
-        live = job.state in ("running", "paused") and self._worker_of(job).cancel(job.id)
+        worker = self.workers.get(job.assigned or "")
+        live = job.state in ("running", "paused") and worker is not None and worker.cancel(job.id)
         if live:
             return self.store.wait_until(
                 id, ("cancelled", "interrupted", "done", "failed"), timeout
