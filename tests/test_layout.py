@@ -79,7 +79,7 @@ def test_paper_sits_on_the_machine_origin_corner():
 
 
 def test_overflow_names_the_amount():
-    with pytest.raises(LayoutError, match=r"overflows by 77\.0 mm at the top"):
+    with pytest.raises(LayoutError, match=r"overflows by 87\.0 mm at the top"):
         layout_sketches(
             [Sketch([np.array([[0, 0], [0, 100]])])], paper="a4", landscape=False, bed=Bed(300, 200)
         )
