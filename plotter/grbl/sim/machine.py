@@ -1,0 +1,464 @@
+"""The simulated GRBL 1.1h pen plotter: a discrete-event model of the firmware's main loop.
+
+Bytes arrive at timestamps (`receive`); real-time bytes act at once, the rest go through GRBL's line assembler
+or, while the main loop is blocked (planner full, a sync), into the 128-byte RX buffer, which drops what does
+not fit. A line runs as a generator that yields what it waits for ("slot", "idle", ...), like the firmware
+blocking in plan_check_full_buffer / protocol_buffer_synchronize. Motion runs on `plotter.plan.PlannerQueue`,
+so simulated machine time is the time estimate's. `advance_to(t)` jumps from event to event; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from plotter.grbl.sim import status as st
+from plotter.grbl.sim.faults import Fault, FaultPlan
+from plotter.grbl.sim.gcode import GcState, Op, Tables
+from plotter.grbl.sim.interp import interpret
+from plotter.grbl.sim.report import ReportMixin
+from plotter.grbl.sim.settings import Settings
+from plotter.grbl.sim.status import GrblStatus
+from plotter.grbl.sim.system import SystemMixin
+from plotter.grbl.sim.trace import PenTrace, Segment
+from plotter.plan.motion import Kinematics, PlannerQueue
+
+BANNER = "\r\nGrbl 1.1h ['$' for help]"
+LINE_BUFFER_SIZE = 80  # GRBL keeps at most 79 characters of a line (after stripping)
+INF = math.inf
+_FEED_OV = {0x90: "reset", 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
+_RAPID_OV = {0x95: 100, 0x96: 50, 0x97: 25}
+
+
+@dataclass
+class MachineConfig:
+    """Build options and wiring of one simulated machine."""
+
+    rx_size: int = 128  # serial RX buffer (bytes), reported by $I
+    blocks: int = 15  # usable planner blocks, reported by $I
+    homing: bool = False  # $22=1: alarm lock at power-up until $H or $X
+    pen: str = "servo"  # servo: pen down while M3/M4 with S > pen_s | z: pen down while Z <= pen_z
+    pen_s: float = 0.0
+    pen_z: float = 0.0
+    settings: dict[int, float] = field(default_factory=dict)  # $n overrides of the defaults
+
+
+@dataclass
+class _Block:
+    """Our tag on a planner item: what it is, where it started, pen and line number."""
+
+    kind: str
+    start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    pen: bool = False
+    line: int = 0
+    rapid: bool = False
+    t_start: float = 0.0
+
+
+class SimulatedGrbl(SystemMixin, ReportMixin):
+    """One GRBL 1.1h machine in simulated time. Drive it with `receive`, `advance_to`, read `take_output`."""
+
+    def __init__(self, config: MachineConfig | None = None, faults: FaultPlan | list[Fault] | None = None,
+                 trace: PenTrace | None = None) -> None:  # fmt: skip
+        self.config = config or MachineConfig()
+        if self.config.rx_size < 2 or self.config.blocks < 1:
+            from plotter.errors import DeviceError
+
+            raise DeviceError("rx buffer must be >= 2 bytes and the planner >= 1 block")
+        if self.config.pen not in ("servo", "z"):
+            from plotter.errors import DeviceError
+
+            raise DeviceError(f"pen must be 'servo' or 'z', got {self.config.pen!r}")
+        self.settings = Settings.defaults()
+        self.settings.values[22] = 1.0 if self.config.homing else 0.0
+        self.settings.values.update({int(k): float(v) for k, v in self.config.settings.items()})
+        self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
+        self.trace = trace or PenTrace()
+        self.tables = Tables()
+        self.startup_lines = ["", ""]
+        self.now = 0.0
+        self.out: deque[tuple[float, bytes]] = deque()
+        self.rx: deque[int] = deque()
+        self.rx_overflow_bytes = 0
+        self.bytes_received = 0
+        self.lines_read = 0
+        self.vanished = False
+        self._incoming: deque[tuple[float, int]] = deque()
+        self.queue = PlannerQueue(self._kinematics(), size=self.config.blocks)
+        self.alarm = self.settings.flag(22)  # HOMING_INIT_LOCK
+        self._power_up()
+
+    # ------------------------------------------------------------------ state
+    def _kinematics(self) -> Kinematics:
+        s = self.settings
+        return Kinematics(max_rate=s.axes(110), accel=s.axes(120), junction_deviation=s[11])
+
+    def _power_up(self) -> None:
+        """Everything a reset re-initialises (gc_init, planner, RX, overrides), then the banner."""
+        self.gc = GcState(position=list(self.queue.position))
+        self.tlo = [0.0]
+        self.check_mode = False
+        self.sleeping = False
+        self.critical = False
+        self.homing_until: float | None = None
+        self._line = []
+        self._comment = ""  # "" | "(" | ";"
+        self._overflow = False
+        self._task: Generator | None = None
+        self._waiting: object = None
+        self._idle_hold = False
+        self._blocks: deque[_Block] = deque()
+        self._last_target = tuple(self.queue.position)
+        self.feed_ov = 100
+        self.rapid_ov = 100
+        self.spindle_out = ("M5", 0.0)
+        self._report_count = 0
+        self._wco_counter = 0
+        self._ov_counter = 1
+        self.trace.bed = (self.settings[130], self.settings[131])
+        self.trace.pen(self.now, False)
+        self.emit(BANNER)
+        if self.alarm:
+            self.emit("[MSG:'$H'|'$X' to unlock]")
+        else:
+            self._run_startup_lines()
+
+    def emit(self, text: str) -> None:
+        self.out.append((self.now, (text + "\r\n").encode("ascii")))
+        if text == "ok" or text.startswith("error:"):
+            self.trace.acked(self.now)
+
+    def take_output(self) -> list[tuple[float, bytes]]:
+        """(emit time, bytes) produced so far, oldest first; the link puts them on the wire."""
+        items = list(self.out)
+        self.out.clear()
+        return items
+
+    @property
+    def moving(self) -> bool:
+        return len(self.queue) > 0 and not self.queue.hold_complete
+
+    @property
+    def state(self) -> str:
+        """GRBL's state name as `?` reports it."""
+        if self.sleeping:
+            return "Sleep"
+        if self.alarm:
+            return "Alarm"
+        if self.homing_until is not None:
+            return "Home"
+        if self.queue.holding:
+            return "Hold:0" if self.queue.hold_complete else "Hold:1"
+        if self._idle_hold:
+            return "Hold:0"
+        if self.check_mode:
+            return "Check"
+        return "Run" if len(self.queue) else "Idle"
+
+    # ------------------------------------------------------------------ input
+    def receive(self, t: float, data: bytes) -> None:
+        """Bytes that reach the machine at time t (they are processed when the machine gets there)."""
+        t = max(t, self.now)
+        for b in data:
+            self._incoming.append((t, b))
+
+    def _arrive(self, byte: int) -> None:
+        self.bytes_received += 1
+        got = self.faults.wire(self.bytes_received, byte)
+        if got is None:
+            return
+        if self.realtime(got):
+            return
+        if got >= 0x80:
+            return  # GRBL throws away unknown extended-ASCII bytes
+        if self._task is None and not self.rx and not self.critical and not self.sleeping:
+            self._assemble(got)
+        elif len(self.rx) < self.config.rx_size - 1:  # a ring buffer of N holds N-1
+            self.rx.append(got)
+        else:
+            self.rx_overflow_bytes += 1
+            self.trace.rx_overflow_bytes = self.rx_overflow_bytes
+
+    def _assemble(self, c: int) -> None:
+        """protocol.c: strip spaces, comments and '/', upper-case, 79-character limit, run on \\n or \\r."""
+        ch = chr(c)
+        if ch in "\r\n":
+            line, overflow = "".join(self._line), self._overflow
+            self._line, self._comment, self._overflow = [], "", False
+            self._start_line(line, overflow)
+        elif self._comment or self._overflow:
+            if ch == ")" and self._comment == "(":
+                self._comment = ""
+        elif c <= 32 or ch == "/":
+            pass
+        elif ch == "(":
+            self._comment = "("
+        elif ch == ";":
+            self._comment = ";"
+        elif len(self._line) >= LINE_BUFFER_SIZE - 1:
+            self._overflow = True
+        else:
+            self._line.append(ch.upper())
+
+    def _start_line(self, line: str, overflow: bool) -> None:
+        self.lines_read += 1
+        for fault in self.faults.at_line(self.lines_read):
+            if self._fault(fault, line):
+                return
+        if overflow:
+            self.emit(f"error:{st.OVERFLOW}")
+        elif not line:
+            self.emit("ok")
+        else:
+            self._task = self._run_line(line)
+            self._waiting = None
+            self._step_task()
+
+    def _run_line(self, line: str) -> Generator[object, None, int]:
+        if line[0] == "$":
+            return (yield from self.system(line))
+        if self.alarm:
+            return st.SYSTEM_GC_LOCK
+        laser = self.settings.flag(32)
+        try:
+            ops, n = interpret(line, self.gc, self.tables, laser, self.settings[12], self.tlo)
+        except GrblStatus as exc:
+            return exc.code
+        for op in ops:
+            yield from self._op(op, n)
+        return st.OK
+
+    # ------------------------------------------------------------------ the main loop
+    def _satisfied(self, cond: object) -> bool:
+        q = self.queue
+        if cond == "slot":
+            return not q.is_full()
+        if cond == "idle":
+            return q.idle
+        if cond == "stopped":
+            return q.idle or q.hold_complete
+        if cond == "resume":
+            return not (q.holding or self._idle_hold)
+        if cond == "homed":
+            return self.homing_until is None
+        return False  # "reset": only a reset ends it
+
+    def _step_task(self) -> bool:
+        """Resume the running line if what it waits for is there; True when it finished."""
+        while self._task is not None:
+            if self._waiting is not None and not self._satisfied(self._waiting):
+                return False
+            try:
+                self._waiting = next(self._task)
+            except StopIteration as done:
+                self._task, self._waiting = None, None
+                if done.value is not None:
+                    self.emit("ok" if done.value == st.OK else f"error:{done.value}")
+                return True
+        return True
+
+    def _pump(self) -> None:
+        """GRBL's protocol_main_loop at one instant: finish the blocked line, then read the RX buffer."""
+        while True:
+            if self._task is not None and not self._step_task():
+                return
+            if self.critical or self.sleeping or not self.rx:
+                return
+            self._assemble(self.rx.popleft())
+
+    def advance_to(self, t: float, stop_on_output: bool = False) -> None:
+        """Run every event up to time t (or up to the first event that produces output)."""
+        while True:
+            self._pump()
+            if stop_on_output and self.out:
+                return
+            ttn = self.queue.time_to_next_completion()
+            rate = self._rate()
+            t_motion = self.now + ttn / rate if ttn < INF else INF
+            t_in = self._incoming[0][0] if self._incoming else INF
+            t_home = self.homing_until if self.homing_until is not None else INF
+            t_other = min(self.faults.next_time(), t_home)
+            t_next = min(t_motion, t_in, t_other)
+            if t_next > t:
+                self._run_motion(t - self.now, None)
+                self.now = max(self.now, t)
+                self._pump()
+                return
+            exact = ttn if t_motion <= min(t_in, t_other) else None
+            self._run_motion(t_next - self.now, exact)
+            self.now = max(self.now, t_next)
+            while self._incoming and self._incoming[0][0] <= self.now and not self.vanished:
+                self._arrive(self._incoming.popleft()[1])
+                self._pump()
+            if self.homing_until is not None and self.homing_until <= self.now:
+                self.homing_until = None
+            for fault in self.faults.due(self.now):
+                self._fault(fault, None)
+
+    def _rate(self) -> float:
+        head = self._blocks[0] if self._blocks else None
+        if head is None or head.kind != "line":
+            return 1.0
+        return (self.rapid_ov if head.rapid else self.feed_ov) / 100.0
+
+    def _run_motion(self, dt: float, exact: float | None) -> None:
+        """Advance the planner by dt of wall-simulated time (or exactly `exact` of machine time)."""
+        q = self.queue
+        if q.idle or (dt <= 0 and exact is None):
+            return
+        rate = self._rate()
+        machine_dt = max(exact, 1e-9) if exact is not None else dt * rate
+        t0, q0 = self.now, q.time
+        for p in q.advance(machine_dt):
+            self._completed(p, t0 + (p.time_s - q0) / rate)
+
+    def _completed(self, p, t: float) -> None:
+        blk = self._blocks.popleft() if self._blocks else None
+        if blk is not None and blk.kind == "line":
+            self.trace.add(Segment(blk.start, tuple(p.position), blk.t_start, t, blk.pen, blk.line))
+        if self._blocks:
+            nxt = self._blocks[0]
+            nxt.t_start = t
+            nxt.start = tuple(self.queue.position)
+            if nxt.kind == "line":
+                self.trace.pen(t, nxt.pen)
+        elif self.queue.idle:
+            self.trace.planner_empty(t)
+
+    # ------------------------------------------------------------------ ops of a line
+    def _op(self, op: Op, n: int) -> Generator[object, None, None]:
+        check = self.check_mode
+        if op.kind == "line":
+            if self._soft_limit_hit(op.target):
+                yield from self._soft_limit()
+                return
+            if check:
+                return
+            yield "slot"
+            self._push_line(op, n)
+            return
+        if check:
+            return
+        yield "idle"
+        if op.kind == "spindle":
+            self.spindle_out = (op.text, op.value)
+            if self.config.pen == "servo" and not self.settings.flag(32):
+                self.trace.pen(self.now, self._servo_down(op.text, op.value))
+        elif op.kind == "dwell":
+            blk = _Block("dwell", tuple(self.queue.position))
+            self._push(blk, lambda tag: self.queue.push_dwell(op.value, tag))
+            yield "idle"
+        elif op.kind == "eeprom":
+            self.tables.wcs[int(op.value)] = list(op.target)
+        elif op.kind == "store":
+            setattr(self.tables, "g28" if op.text == "G28.1" else "g30", list(op.target))
+        elif op.kind == "flow":
+            if op.text == "M0":
+                self._idle_hold = True
+                yield "resume"
+            else:
+                self.emit("[MSG:Pgm End]")
+                self.spindle_out = ("M5", 0.0)
+            self.gc.modal.program_flow = ""
+
+    def _servo_down(self, mode: str, s: float) -> bool:
+        return mode in ("M3", "M4") and s > self.config.pen_s
+
+    def _push_line(self, op: Op, n: int) -> None:
+        start = self._last_target
+        cfg = self.config
+        if cfg.pen == "z":
+            pen = start[2] <= cfg.pen_z and op.target[2] <= cfg.pen_z
+        elif self.settings.flag(32):
+            pen = self._servo_down(self.spindle_out[0], op.value) and not op.rapid
+        else:
+            pen = self._servo_down(*self.spindle_out)
+        blk = _Block("line", start, pen, n, op.rapid)
+        self._push(blk, lambda tag: self.queue.push_line(op.target, op.feed or None, op.rapid, tag))
+        self._last_target = tuple(op.target)
+
+    def _push(self, blk: _Block, push) -> None:
+        q = self.queue
+        was_idle = q.idle
+        before = (len(q), q.synchronizing)
+        push(blk)
+        if blk.kind == "line" and len(q) == before[0]:
+            return  # zero-length move: GRBL drops it
+        if blk.kind == "dwell" and not q.synchronizing:
+            return
+        self._blocks.append(blk)
+        if was_idle:
+            blk.t_start = self.now
+            blk.start = tuple(q.position)
+            self.trace.motion_started(self.now)
+            if blk.kind == "line":
+                self.trace.pen(self.now, blk.pen)
+        if self._idle_hold:
+            q.feed_hold()
+
+    # ------------------------------------------------------------------ limits, alarms, reset
+    def _soft_limit_hit(self, target: tuple[float, float, float] | None) -> bool:
+        if not self.settings.flag(20) or target is None:
+            return False
+        mask = int(self.settings[23])
+        for i, v in enumerate(target):
+            travel = self.settings[130 + i]
+            lo, hi = (0.0, travel) if mask & (1 << i) else (-travel, 0.0)
+            if not lo - 1e-9 <= v <= hi + 1e-9:
+                return True
+        return False
+
+    def _soft_limit(self) -> Generator[object, None, None]:
+        """limits_soft_check: hold if moving (position kept), then ALARM:2 and wait for a reset."""
+        if not self.queue.idle:
+            self.queue.feed_hold()
+            yield "stopped"
+        self.critical_alarm(st.ALARM_SOFT_LIMIT)
+        yield "reset"
+
+    def critical_alarm(self, code: int) -> None:
+        """Hard/soft limit: stop now, ALARM:N, '[MSG:Reset to continue]', ignore everything until a reset."""
+        self._cut_motion()
+        self.alarm = True
+        self.critical = True
+        self.emit(f"ALARM:{code}")
+        self.emit("[MSG:Reset to continue]")
+
+    def _cut_motion(self) -> None:
+        """Stop dead where the machine is; the executing block is recorded as far as it got."""
+        blk = self._blocks[0] if self._blocks else None
+        if blk is not None and blk.kind == "line" and len(self.queue):
+            end = tuple(self.queue.position)
+            self.trace.add(Segment(blk.start, end, blk.t_start, self.now, blk.pen, blk.line))
+        self.queue.clear()
+        self._blocks.clear()
+        self._last_target = tuple(self.queue.position)
+        self.trace.paused()
+
+    def soft_reset(self) -> None:
+        """0x18: ALARM:3 if in motion (position lost: alarm lock), flush everything, banner."""
+        if self.homing_until is not None:
+            self.emit(f"ALARM:{st.ALARM_HOMING_FAIL_RESET}")
+            self.alarm = True
+        elif self.moving:
+            self.emit(f"ALARM:{st.ALARM_ABORT_CYCLE}")
+            self.alarm = True
+        if self.sleeping:
+            self.alarm = True
+        self._cut_motion()
+        self.rx.clear()
+        self._power_up()
+
+    def _fault(self, fault: Fault, line: str | None) -> bool:
+        """Apply a line or time fault; True when the line it arrived with is consumed by it."""
+        if fault.kind == "error":
+            self.emit(f"error:{fault.arg}")
+        elif fault.kind == "alarm":
+            self.critical_alarm(int(fault.arg or 1))
+        elif fault.kind == "reset":
+            self.soft_reset()
+        elif fault.kind == "vanish":
+            self.vanished = True
+        return True
