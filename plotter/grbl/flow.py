@@ -194,6 +194,10 @@ class Flow:
             return self._finish(Stop("reset", self._current()))
         return []
 
+    def give_up(self) -> list[Action]:
+        """GRBL went quiet with lines unacknowledged: end with the error being drained, else as `lost`."""
+        return self._finish(self.stopping or Stop("lost", self._current()))
+
     def abort(self, reason: str = "aborted") -> list[Action]:
         """Stop sending for an outside reason (cancel, lost port); in-flight lines stay unacknowledged."""
         return self._finish(Stop(reason, self._current()))

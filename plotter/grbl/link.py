@@ -27,8 +27,8 @@ IO_ERRORS = (serial.SerialException, OSError)
 
 
 def port_clock(port: object) -> Callable[[], float]:
-    """The port's own time source: `port.clock()` / `port.machine.clock()` when present, else monotonic."""
-    for owner in (port, getattr(port, "machine", None)):
+    """The port's own time source (`port.clock`, the simulator's `port.link.clock`), else monotonic."""
+    for owner in (port, getattr(port, "link", None), getattr(port, "machine", None)):
         clock = getattr(owner, "clock", None) if owner is not None else None
         if callable(clock):
             return clock

@@ -259,6 +259,7 @@ class _Run:
         except PortLostError as exc:
             flow.abort("vanished")
             self._journal(force=True)
+            self._end("vanished", str(exc))
             raise PortLostError(f"{exc}; {self._summary()}", self._result("vanished")) from exc
 
     def _apply(self, actions: list) -> None:
@@ -312,9 +313,8 @@ class _Run:
             return
         quiet = self.link.clock() - self.last_ack
         if quiet > self.s.stall_timeout + flow.pending_dwell and self.link.last_rx > self.last_ack:
-            first = flow.in_flight[0][0]
-            flow.abort("lost")
-            self._lost = first
+            self._lost = flow.in_flight[0][0]
+            flow.give_up()
 
     def _request(self, request: _Request) -> None:
         if request.kind == "pause":
@@ -375,6 +375,11 @@ class _Run:
             msg = f"line {index + 1}: {text!r}: {describe_error(stop.code or 0)}"
             self._end("error", msg)
             return LineError(msg, index, text, stop.code or 0, result)
+        if stop.reason == "alarm" and self._banner_follows():
+            msg = (f"GRBL reset mid-job ({describe_alarm(stop.code or 0)}, then its banner): the "
+                   f"{len(flow.in_flight)} lines it had buffered are lost; {self._summary()}")
+            self._end("reset", msg)
+            return ResetError(msg, result)
         if stop.reason == "alarm":
             where = f" at line {stop.index + 1}" if stop.index is not None else ""
             msg = f"GRBL raised {describe_alarm(stop.code or 0)}{where}; {self._summary()}"
@@ -390,6 +395,13 @@ class _Run:
                f"{self._summary()}")
         self._end("lost", msg)
         return LostAckError(msg, result)
+
+    def _banner_follows(self) -> bool:
+        """ALARM:3 followed by the banner is a reset while moving, not a limit switch."""
+        try:
+            return isinstance(self.link.wait_for(lambda r: isinstance(r, Banner), 0.5), Banner)
+        except PortLostError:
+            return False
 
     def _end(self, status: str, detail: str) -> None:
         if self.journal:
