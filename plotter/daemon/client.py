@@ -68,3 +68,30 @@ def find_daemon(path: str | Path | None = None) -> DaemonClient | None:
         return None
     client._sock.settimeout(None)
     return client
+
+
+class LocalClient:
+    """The same calls answered in this process from the jobs file (no daemon running): queue edits only."""
+
+    def __init__(self, config: Any) -> None:
+        from plotter.daemon.service import Service
+
+        self.service = Service(config, serve=False, run_workers=False).start()
+
+    def call(self, op: str, **args: Any) -> Any:
+        reply = self.service.handle({"op": op, **args})
+        if reply.get("ok"):
+            return reply.get("result")
+        cls = getattr(errors, str(reply.get("type")), None)
+        if not (isinstance(cls, type) and issubclass(cls, errors.PlotterError)):
+            cls = errors.PlotterError
+        raise cls(reply.get("error", "error"))
+
+    def close(self) -> None:
+        self.service.stop()
+
+    def __enter__(self) -> LocalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -155,3 +155,34 @@ def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
         return store.get(job.id)
 
     return prepare
+
+
+def probe(name: str, port: str, baudrate: int = 115200) -> dict:
+    """One-shot status of a plotter nobody is streaming to (`plotter status` without a daemon)."""
+    from plotter.grbl.streamer import Streamer
+
+    row: dict[str, Any] = {"name": name, "port": port, "connected": False, "job": None}
+    try:
+        handle = open_port(port, baudrate)
+    except PlotterError as exc:
+        return {**row, "error": str(exc)}
+    try:
+        streamer = Streamer(handle)
+        info = streamer.connect(unlock=False)
+        st = streamer.link.status() or info.status
+        row.update(
+            connected=True, firmware=info.version, rx_buffer=info.rx_size, planner_blocks=info.planner_blocks
+        )
+        if st is not None:
+            row.update(state=st.label, position=st.work_position(), buffer=_buffer(st))
+            row["alarm"] = st.label if st.state == "Alarm" else None
+    except PlotterError as exc:
+        row.update(connected=True, state="?", error=str(exc))
+        if "alarm" in str(exc).lower():
+            row.update(state="Alarm", alarm=str(exc))
+    finally:
+        try:
+            handle.close()
+        except Exception:  # noqa: BLE001 - closing a vanished port
+            pass
+    return row

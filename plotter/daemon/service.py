@@ -35,6 +35,7 @@ class Service:
         prepare: Prepare | None = None,
         models: ModelCache | None = None,
         serve: bool = True,
+        run_workers: bool = True,
     ) -> None:
         self.config = config
         self.store = JobStore(config.store)
@@ -42,6 +43,7 @@ class Service:
         self._connect = connect
         self._prepare = prepare
         self._serve = serve
+        self._run_workers = run_workers
         self.workers: dict[str, DeviceWorker] = {}
         self.servers: list[Any] = []
         self._started: list[Callable[[], None]] = []
@@ -52,6 +54,8 @@ class Service:
         try:
             self.store.open()
             self._started.append(self.store.close)
+            if not self._run_workers:  # in-process CLI: the queue only, never touch a live daemon's jobs
+                return self
             for job in self.store.recover():
                 log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
             self._start_models()
@@ -240,7 +244,7 @@ class Service:
     def _worker_of(self, job: Job) -> DeviceWorker:
         worker = self.workers.get(job.assigned or "")
         if worker is None:
-            raise JobError(f"job {job.id} is {job.state} but no worker holds it (device {job.assigned!r})")
+            raise JobError(f"job {job.id} is {job.state} on {job.assigned!r}, but no daemon worker runs it")
         return worker
 
 

@@ -1,0 +1,165 @@
+"""`plotter jobs | pause | resume | cancel | status`: the queue from the command line.
+
+Each command talks to the daemon when one answers on its socket; otherwise it works on the jobs file in this
+process (list, hold, release, cancel, requeue) and `status` asks the configured plotters directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from plotter.daemon.store import STATES
+
+_common = [
+    click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="PLOTTERD_CONFIG",
+                 default=None, help="plotterd.yaml: where the socket and the job file are."),
+    click.option("--socket", "socket_path", default=None, help="Daemon control socket [default: config]."),
+]  # fmt: skip
+
+
+def common(fn: Any) -> Any:
+    for opt in reversed(_common):
+        fn = opt(fn)
+    return fn
+
+
+def connect(config_path: str | None, socket_path: str | None) -> Any:
+    """The daemon's client when it answers, else a local client on the same jobs file."""
+    from plotter.daemon.client import LocalClient, find_daemon
+    from plotter.daemon.config import load_config
+
+    cfg = load_config(config_path)
+    client = find_daemon(socket_path or cfg.socket)
+    return client if client is not None else LocalClient(cfg)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def describe(job: dict) -> str:
+    p = job.get("params") or {}
+    if job["kind"] == "draw":
+        what = f"{p.get('class', '?')} x{p.get('n', 1)} ({p.get('model', 'sketch-rnn')}"
+        what += f", seed {p['seed']})" if p.get("seed") is not None else ")"
+    else:
+        what = str(p.get("file") or "G-code")
+    return what
+
+
+def job_line(job: dict) -> str:
+    where = job.get("assigned") or job.get("device") or "any"
+    state = job["state"] + (f" ({job['pause_reason']})" if job.get("pause_reason") else "")
+    est = (job.get("stats") or {}).get("estimate_total_s")
+    est_text = f"{est / 60:5.1f} min" if est else "    -    "
+    line = (
+        f"{job['id']:>4}  {state:<22} {where:<10} {100 * job['progress']:5.1f}%  {est_text}  "
+        f"{_when(job['created'])}  {describe(job)}"
+    )
+    if job.get("error") and job["state"] in ("failed", "paused", "interrupted"):
+        line += f"\n      {job['error']}"
+    return line
+
+
+@click.command()
+@common
+@click.option("-a", "--all", "show_all", is_flag=True, help="Include finished jobs (done, cancelled).")
+@click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("-n", "--limit", default=50, show_default=True, help="At most this many jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def jobs(config_path, socket_path, show_all, states, limit, as_json) -> None:  # noqa: ANN001
+    """List the job queue (queued, running, paused, failed and interrupted jobs by default)."""
+    wanted = list(states) or (None if show_all else ["queued", "running", "paused", "failed", "interrupted"])
+    with connect(config_path, socket_path) as client:
+        rows = client.call("list", states=wanted, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no jobs" + ("" if show_all else " (use --all to see finished ones)"))
+        return
+    click.echo("  ID  STATE                  DEVICE     DONE   ESTIMATE   CREATED      WHAT")
+    for job in rows:
+        click.echo(job_line(job))
+
+
+@click.command()
+@common
+@click.argument("job_id", type=int)
+def pause(config_path, socket_path, job_id: int) -> None:  # noqa: ANN001
+    """Feed-hold a running job (the pen stops where it is), or hold a queued one in the queue."""
+    with connect(config_path, socket_path) as client:
+        job = client.call("pause", id=job_id)
+    click.echo(job_line(job))
+
+
+@click.command()
+@common
+@click.argument("job_id", type=int)
+@click.option(
+    "--from-start", is_flag=True, help="Start again from the first line (new paper), not the journal."
+)
+def resume(config_path, socket_path, job_id: int, from_start: bool) -> None:  # noqa: ANN001
+    """Continue a job: cycle start after a pause, or requeue a failed / interrupted / unplugged job from
+    its journal (from the last pen-up GRBL is known to have finished, on the same plotter)."""
+    with connect(config_path, socket_path) as client:
+        if from_start:
+            job = client.call("retry", id=job_id, from_journal=False)
+        else:
+            job = client.call("resume", id=job_id)
+        local = client.__class__.__name__ == "LocalClient"
+    click.echo(job_line(job))
+    if local and job["state"] == "queued":
+        click.echo("queued; no daemon is running: start `plotter daemon` to run it", err=True)
+
+
+@click.command()
+@common
+@click.argument("job_id", type=int)
+def cancel(config_path, socket_path, job_id: int) -> None:  # noqa: ANN001
+    """Cancel a job: a running one is held, GRBL soft-reset (position kept) and the pen lifted."""
+    with connect(config_path, socket_path) as client:
+        job = client.call("cancel", id=job_id)
+    click.echo(job_line(job))
+
+
+@click.command()
+@common
+@click.option("--device", "port", default=None, help="Ask this port or URL directly (no daemon needed).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path, socket_path, port: str | None, as_json: bool) -> None:  # noqa: ANN001
+    """Plotter status: GRBL state, position, buffer, alarm, and the job each one is running."""
+    from plotter.daemon.client import find_daemon
+    from plotter.daemon.config import load_config
+
+    cfg = load_config(config_path)
+    client = None if port else find_daemon(socket_path or cfg.socket)
+    if client is not None:
+        with client:
+            rows = client.call("devices")
+    else:
+        from plotter.daemon.device import probe
+
+        targets = [(port, port)] if port else [(d.name, d.port) for d in cfg.devices]
+        rows = [probe(name, p) for name, p in targets]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(device_line(row))
+
+
+def device_line(row: dict) -> str:
+    if not row.get("connected"):
+        return f"{row['name']:<10} offline   {row.get('port', '')}  {row.get('error') or ''}".rstrip()
+    pos = row.get("position")
+    pos_text = "X{:.2f} Y{:.2f} Z{:.2f}".format(*pos) if pos else "?"
+    buf = row.get("buffer") or {}
+    buf_text = f"planner free {buf.get('planner_free')}, rx free {buf.get('rx_free')}" if buf else ""
+    job = f"job {row['job']}" if row.get("job") else "idle"
+    alarm = f"  ALARM {row['alarm']}" if row.get("alarm") else ""
+    return f"{row['name']:<10} {row.get('state', '?'):<8}  {pos_text}  {buf_text}  {job}{alarm}".rstrip()
