@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import site
 import sys
 import sysconfig
 from dataclasses import dataclass, field, fields
@@ -128,7 +129,8 @@ def profile_dirs() -> list[Path]:
     """Directories searched for `<name>.yaml`, in order."""
     dirs = [Path(p) for p in os.environ.get("PLOTTER_PROFILE_PATH", "").split(os.pathsep) if p]
     dirs.append(Path(__file__).resolve().parents[2] / "firmware_profiles")  # checkout / editable install
-    for base in {sys.prefix, sysconfig.get_path("data"), getattr(sys, "base_prefix", sys.prefix)}:
+    bases = [sys.prefix, sysconfig.get_path("data"), site.USER_BASE or "", sys.base_prefix]
+    for base in filter(None, bases):
         dirs.append(Path(base) / "share" / "plotter" / "firmware_profiles")
     seen: list[Path] = []
     for d in dirs:
