@@ -1,0 +1,112 @@
+"""Stroke ordering: a permutation with reversals, geometry kept, never worse, bounded below by the MST."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import minimum_spanning_tree
+
+from plotter.errors import PlotterError
+from plotter.plan.order import OrderStats, greedy_order, mst_lower_bound, order_strokes
+from plotter.sketch import Sketch
+
+stroke = arrays(np.float64, st.tuples(st.integers(1, 4), st.just(2)), elements=st.floats(0, 100, width=32))
+
+
+def canon(s: np.ndarray) -> tuple:
+    """A stroke up to direction."""
+    a, b = tuple(map(tuple, s)), tuple(map(tuple, s[::-1]))
+    return min(a, b)
+
+
+def dense_mst(sk: Sketch, start=(0.0, 0.0)) -> float:
+    ends = [np.array([start, start])] + [np.array([s[0], s[-1]]) for s in sk.strokes]
+    nodes = np.stack(ends)  # (m, 2, 2)
+    d = np.linalg.norm(nodes[:, None, :, None] - nodes[None, :, None, :], axis=-1).min(axis=(2, 3))
+    d = np.maximum(d, 1e-300)  # csgraph reads 0 (and, from dense input, ~0) as "no edge"
+    np.fill_diagonal(d, 0.0)
+    tree = minimum_spanning_tree(csr_matrix(d))
+    return float(np.where(tree.data > 1e-200, tree.data, 0.0).sum())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(stroke, min_size=0, max_size=30), st.booleans())
+def test_order_is_a_permutation_with_reversals_and_never_worse(strokes, reverse):
+    sk = Sketch(strokes, unit="mm")
+    out, stats = order_strokes(sk, start=(0.0, 0.0), time_budget_s=10.0, reverse=reverse)
+    assert sorted(map(canon, out.strokes)) == sorted(map(canon, sk.strokes))
+    if not reverse:
+        assert sorted(tuple(map(tuple, s)) for s in out.strokes) == sorted(
+            tuple(map(tuple, s)) for s in sk.strokes
+        )
+    assert stats.n_strokes == len(sk)
+    assert stats.pen_up_before == pytest.approx(sk.pen_up_length(start=(0, 0)))
+    assert stats.pen_up_after == pytest.approx(out.pen_up_length(start=(0, 0)))
+    assert stats.pen_up_after <= stats.pen_up_before + 1e-9
+    assert stats.mst_lower_bound <= stats.pen_up_after + 1e-6
+    assert out.pen_down_length() == pytest.approx(sk.pen_down_length())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(stroke, min_size=1, max_size=25))
+def test_mst_bound_matches_a_dense_mst(strokes):
+    sk = Sketch(strokes, unit="mm")
+    S = np.array([s[0] for s in sk.strokes])
+    E = np.array([s[-1] for s in sk.strokes])
+    assert mst_lower_bound(S, E, (0.0, 0.0)) == pytest.approx(dense_mst(sk), abs=1e-6)
+
+
+def test_reversal_is_used_when_it_saves_travel():
+    a = np.array([[0.0, 0.0], [10.0, 0.0]])
+    b = np.array([[20.0, 0.0], [10.5, 0.0]])  # drawn towards a: best reversed
+    out, stats = order_strokes(Sketch([a, b], unit="mm"))
+    assert out.strokes[1].tolist() == [[10.5, 0.0], [20.0, 0.0]]
+    assert stats.pen_up_after == pytest.approx(0.5)
+    out, stats = order_strokes(Sketch([a, b], unit="mm"), reverse=False)
+    assert stats.pen_up_after == pytest.approx(10.0)  # a then b as drawn; b first would cost 30.5
+    assert out.strokes[1].tolist() == b.tolist()
+
+
+def test_grid_of_strokes_is_ordered_near_optimally_and_deterministically():
+    rng = np.random.default_rng(1)
+    cells = [(x, y) for y in range(10) for x in range(10)]
+    rng.shuffle(cells)
+    strokes = [np.array([[x * 10.0, y * 10.0], [x * 10.0 + 5, y * 10.0]]) for x, y in cells]
+    sk = Sketch(strokes, unit="mm")
+    out, stats = order_strokes(sk, time_budget_s=30.0)
+    # a boustrophedon with reversed strokes on alternate rows costs 90 * 5 + 9 * 10 = 540 mm
+    assert stats.pen_up_after < 0.4 * stats.pen_up_before
+    assert stats.pen_up_after <= 1.1 * 540.0
+    again, stats2 = order_strokes(sk, time_budget_s=30.0)
+    assert [s.tolist() for s in again.strokes] == [s.tolist() for s in out.strokes]
+    assert stats2.pen_up_after == stats.pen_up_after
+
+
+def test_greedy_walks_from_the_start_to_the_nearest_end():
+    S = np.array([[50.0, 0.0], [10.0, 0.0], [30.0, 0.0]])
+    E = np.array([[60.0, 0.0], [20.0, 0.0], [25.0, 0.0]])
+    seq, rev = greedy_order(S, E, np.zeros(2))
+    assert seq.tolist() == [1, 2, 0] and rev.tolist() == [False, True, False]
+
+
+def test_zero_budget_still_returns_a_valid_greedy_plan():
+    strokes = [
+        np.array([[i * 7 % 50, i * 3 % 40], [i * 7 % 50 + 1, i * 3 % 40]], dtype=float) for i in range(200)
+    ]
+    sk = Sketch(strokes, unit="mm")
+    out, stats = order_strokes(sk, time_budget_s=0.0)
+    assert len(out) == 200 and stats.pen_up_after <= stats.pen_up_before
+    assert isinstance(stats, OrderStats)
+
+
+def test_bad_parameters_raise_plotter_errors(square):
+    with pytest.raises(PlotterError, match="budget"):
+        order_strokes(square, time_budget_s=-1)
+    with pytest.raises(PlotterError, match="start"):
+        order_strokes(square, start=(0.0,))
+    with pytest.raises(PlotterError, match="start"):
+        order_strokes(square, start=(float("nan"), 0.0))
