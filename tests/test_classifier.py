@@ -155,3 +155,16 @@ def test_command_line_trains_and_saves(tmp_path, capsys) -> None:
     assert 0.0 <= clf.metrics["test_top1"] <= 1.0 and clf.provenance["cat_holdout_excluded"] == 10
     with pytest.raises(SystemExit, match="no packed"):
         main(["--data", str(tmp_path / "nope"), "--out", str(out)])
+
+
+def test_hidden_train_classifier_subcommand(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from plotter.cli import main as cli
+
+    _fake_data(tmp_path)
+    out = tmp_path / "c.pt"
+    res = CliRunner().invoke(cli, ["train", "classifier", "--data", str(tmp_path), "--out", str(out),
+                                   "--epochs", "1", "--train-per-class", "5"])
+    assert res.exit_code == 0, res.output
+    assert "held-out top-1" in res.output and load_classifier(out).provenance["n_train"] == 15

@@ -98,3 +98,17 @@ def evaluate(checkpoint: str, classifier_path: str, data: str | None, class_name
     click.echo(f"  classifier: {classifier_path} (held-out top-1 over 345 classes {top1:.3f})")
     for what, path in report.files.items():
         click.echo(f"  {what}: {path}")
+
+
+@click.command("classifier", hidden=True)
+@click.option("--data", required=True, type=click.Path(exists=True), help="Directory with quickdraw.npz.")
+@click.option("--out", default=DEFAULT_CLASSIFIER, show_default=True, type=click.Path(dir_okay=False))
+@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option("--train-per-class", type=click.IntRange(1), default=2700, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_classifier(data: str, out: str, epochs: int, train_per_class: int, seed: int) -> None:
+    """Train the 345-class raster classifier `plotter evaluate` judges with (one CPU thread, ~25-40 min)."""
+    from plotter.training.classifier_train import TrainConfig
+    from plotter.training.classifier_train import train_classifier as run
+
+    run(data, out, TrainConfig(epochs=epochs, train_per_class=train_per_class, seed=seed), log=click.echo)
