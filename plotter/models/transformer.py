@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class TransformerConfig:
-    block_size: int = 168  # most rows the model attends over: start token + points + end row (cats: 163 + 2)
+    block_size: int = 251  # rows attended: start token + up to 250 points (training sets longest sketch + 1)
     n_layer: int = 4  # transformer blocks
     n_head: int = 4  # attention heads per block; n_embd must divide by it
     n_embd: int = 128  # width of the residual stream
@@ -123,8 +123,14 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def keep(self, rows: torch.Tensor) -> None:
-        """Drop finished sequences from the batch (rows: indices of the ones still drawing)."""
-        self.k, self.v = self.k[:, rows], self.v[:, rows]
+        """Drop finished sequences from the batch (rows: indices of the ones still drawing).
+
+        Compacts in place, copying only the filled positions: costs what is cached, not block_size.
+        """
+        m, end = len(rows), self.pos
+        self.k[:, :m, :, :end] = self.k[:, rows, :, :end]
+        self.v[:, :m, :, :end] = self.v[:, rows, :, :end]
+        self.k, self.v = self.k[:, :m], self.v[:, :m]
 
 
 class SketchTransformer(nn.Module):
@@ -252,13 +258,17 @@ class SketchTransformer(nn.Module):
             keep = (~stop).nonzero().squeeze(1)
             if len(keep) == 0 or t + 1 == limit:
                 break
-            active, row = active[keep], row[keep]
-            cids = cids[keep] if cids is not None else None
+            if len(keep) < len(active):  # drop finished sketches from the batch
+                active, row = active[keep], row[keep]
+                cids = None if cids is None else cids[keep]
+                if cache is None:
+                    seq = seq[keep]
+                else:
+                    cache.keep(keep)
             if cache is not None:
-                cache.keep(keep)
                 params = self.mdn_params(row[:, None], cids, cache)
             else:
-                seq = torch.cat([seq[keep], row[:, None]], dim=1)
+                seq = torch.cat([seq, row[:, None]], dim=1)
                 params = self.mdn_params(seq, cids)
         for i in active.tolist():
             if not ended[i]:
