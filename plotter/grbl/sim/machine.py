@@ -28,8 +28,7 @@ from plotter.plan.motion import Kinematics, PlannerQueue
 BANNER = "\r\nGrbl 1.1h ['$' for help]"
 LINE_BUFFER_SIZE = 80  # GRBL keeps at most 79 characters of a line (after stripping)
 INF = math.inf
-_FEED_OV = {0x90: "reset", 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
-_RAPID_OV = {0x95: 100, 0x96: 50, 0x97: 25}
+_REALTIME = (0x3F, 0x21, 0x7E, 0x18)  # ? ! ~ ctrl-x; extended real-time bytes are all >= 0x80
 
 
 @dataclass
@@ -79,6 +78,8 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         self.tables = Tables()
         self.startup_lines = ["", ""]
         self.now = 0.0
+        self._motion_time = 0.0
+        self._dirty = False
         self.out: deque[tuple[float, bytes]] = deque()
         self.rx: deque[int] = deque()
         self.rx_overflow_bytes = 0
@@ -118,6 +119,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         self._wco_counter = 0
         self._ov_counter = 1
         self.trace.bed = (self.settings[130], self.settings[131])
+        self.trace.kinematics, self.trace.blocks = self.queue.kinematics, self.config.blocks
         self.trace.pen(self.now, False)
         self.emit(BANNER)
         if self.alarm:
@@ -169,7 +171,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         got = self.faults.wire(self.bytes_received, byte)
         if got is None:
             return
-        if self.realtime(got):
+        if (got in _REALTIME or got >= 0x80) and self._sync_motion() is None and self.realtime(got):
             return
         if got >= 0x80:
             return  # GRBL throws away unknown extended-ASCII bytes
@@ -245,8 +247,24 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
             return self.homing_until is None
         return False  # "reset": only a reset ends it
 
+    def _track(self, t: float) -> None:
+        """Tell the trace whether the machine is now waiting for data (see `trace` for the definitions)."""
+        q = self.queue
+        busy_fw = self._waiting in ("idle", "stopped", "resume", "homed", "reset")
+        paused = self.alarm or q.holding or self._idle_hold or self.homing_until is not None or busy_fw
+        starved = not paused and len(q) <= 1 and not (q.synchronizing and len(q) == 0 and not q.idle)
+        self.trace.waiting(t, starved, starved and q.idle)
+
     def _step_task(self) -> bool:
         """Resume the running line if what it waits for is there; True when it finished."""
+        waiting = self._waiting
+        try:
+            return self._step()
+        finally:
+            if self._waiting != waiting:
+                self._track(self.now)
+
+    def _step(self) -> bool:
         while self._task is not None:
             if self._waiting is not None and not self._satisfied(self._waiting):
                 return False
@@ -269,33 +287,51 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
             self._assemble(self.rx.popleft())
 
     def advance_to(self, t: float, stop_on_output: bool = False) -> None:
-        """Run every event up to time t (or up to the first event that produces output)."""
+        """Run every event up to time t (or up to the first event that produces output).
+
+        Motion is advanced lazily (`_sync_motion`): bytes that only fill the line buffer do not touch the
+        planner, so a stream of bytes costs one event per planner completion, not one per byte.
+        """
         while True:
             self._pump()
             if stop_on_output and self.out:
                 return
             ttn = self.queue.time_to_next_completion()
-            rate = self._rate()
-            t_motion = self.now + ttn / rate if ttn < INF else INF
-            t_in = self._incoming[0][0] if self._incoming else INF
+            t_motion = self._motion_time + ttn / self._rate() if ttn < INF else INF
+            t_in = self._incoming[0][0] if self._incoming and not self.vanished else INF
             t_home = self.homing_until if self.homing_until is not None else INF
             t_other = min(self.faults.next_time(), t_home)
             t_next = min(t_motion, t_in, t_other)
             if t_next > t:
-                self._run_motion(t - self.now, None)
                 self.now = max(self.now, t)
+                self._sync_motion()
                 self._pump()
                 return
-            exact = ttn if t_motion <= min(t_in, t_other) else None
-            self._run_motion(t_next - self.now, exact)
-            self.now = max(self.now, t_next)
-            while self._incoming and self._incoming[0][0] <= self.now and not self.vanished:
-                self._arrive(self._incoming.popleft()[1])
-                self._pump()
-            if self.homing_until is not None and self.homing_until <= self.now:
-                self.homing_until = None
-            for fault in self.faults.due(self.now):
-                self._fault(fault, None)
+            if t_motion <= t_in and t_motion <= t_other:
+                self._run_motion(0.0, ttn)
+                self.now = max(self.now, t_motion)
+            elif t_in <= t_other:
+                self._deliver(min(t_motion, t_other, t), stop_on_output)
+            else:
+                self.now = max(self.now, t_other)
+                self._sync_motion()
+                if self.homing_until is not None and self.homing_until <= self.now:
+                    self.homing_until = None
+                for fault in self.faults.due(self.now):
+                    self._fault(fault, None)
+
+    def _deliver(self, limit: float, stop_on_output: bool) -> None:
+        """Hand arriving bytes to the firmware until one of them changes the motion (or `limit`)."""
+        self._dirty = False
+        incoming = self._incoming
+        while incoming and incoming[0][0] <= limit and not self.vanished:
+            tb, byte = incoming.popleft()
+            if tb > self.now:
+                self.now = tb
+            self._arrive(byte)
+            self._pump()
+            if self._dirty or (stop_on_output and self.out):
+                return
 
     def _rate(self) -> float:
         head = self._blocks[0] if self._blocks else None
@@ -303,14 +339,23 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
             return 1.0
         return (self.rapid_ov if head.rapid else self.feed_ov) / 100.0
 
+    def _sync_motion(self) -> None:
+        """Bring the planner up to `now` (before anything reads or changes it)."""
+        if self.now > self._motion_time:
+            self._run_motion(self.now - self._motion_time, None)
+        self._motion_time = self.now
+        self._dirty = True
+
     def _run_motion(self, dt: float, exact: float | None) -> None:
-        """Advance the planner by dt of wall-simulated time (or exactly `exact` of machine time)."""
+        """Advance the planner from `_motion_time` by dt (or exactly `exact` seconds of machine time)."""
         q = self.queue
+        rate = self._rate()
+        t0 = self._motion_time
+        self._motion_time = t0 + (exact / rate if exact is not None else dt)
         if q.idle or (dt <= 0 and exact is None):
             return
-        rate = self._rate()
         machine_dt = max(exact, 1e-9) if exact is not None else dt * rate
-        t0, q0 = self.now, q.time
+        q0 = q.time
         for p in q.advance(machine_dt):
             self._completed(p, t0 + (p.time_s - q0) / rate)
 
@@ -318,14 +363,15 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         blk = self._blocks.popleft() if self._blocks else None
         if blk is not None and blk.kind == "line":
             self.trace.add(Segment(blk.start, tuple(p.position), blk.t_start, t, blk.pen, blk.line))
+        elif blk is not None:
+            self.trace.last_motion_end = t
         if self._blocks:
             nxt = self._blocks[0]
             nxt.t_start = t
-            nxt.start = tuple(self.queue.position)
+            nxt.start = tuple(p.position)
             if nxt.kind == "line":
                 self.trace.pen(t, nxt.pen)
-        elif self.queue.idle:
-            self.trace.planner_empty(t)
+        self._track(t)
 
     # ------------------------------------------------------------------ ops of a line
     def _op(self, op: Op, n: int) -> Generator[object, None, None]:
@@ -341,6 +387,8 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
             return
         if check:
             return
+        if not self.queue.idle and op.kind != "dwell":
+            self.trace.program.append(("dwell", self._last_target, 0.0))
         yield "idle"
         if op.kind == "spindle":
             self.spindle_out = (op.text, op.value)
@@ -348,6 +396,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
                 self.trace.pen(self.now, self._servo_down(op.text, op.value))
         elif op.kind == "dwell":
             blk = _Block("dwell", tuple(self.queue.position))
+            self.trace.program.append(("dwell", self._last_target, op.value))
             self._push(blk, lambda tag: self.queue.push_dwell(op.value, tag))
             yield "idle"
         elif op.kind == "eeprom":
@@ -376,15 +425,17 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         else:
             pen = self._servo_down(*self.spindle_out)
         blk = _Block("line", start, pen, n, op.rapid)
+        self.trace.program.append(("line", start, tuple(op.target), op.feed or None, op.rapid))
         self._push(blk, lambda tag: self.queue.push_line(op.target, op.feed or None, op.rapid, tag))
         self._last_target = tuple(op.target)
 
     def _push(self, blk: _Block, push) -> None:
+        self._sync_motion()
         q = self.queue
         was_idle = q.idle
-        before = (len(q), q.synchronizing)
+        before = len(q)
         push(blk)
-        if blk.kind == "line" and len(q) == before[0]:
+        if blk.kind == "line" and len(q) == before:
             return  # zero-length move: GRBL drops it
         if blk.kind == "dwell" and not q.synchronizing:
             return
@@ -397,6 +448,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
                 self.trace.pen(self.now, blk.pen)
         if self._idle_hold:
             q.feed_hold()
+        self._track(self.now)
 
     # ------------------------------------------------------------------ limits, alarms, reset
     def _soft_limit_hit(self, target: tuple[float, float, float] | None) -> bool:
@@ -428,6 +480,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
 
     def _cut_motion(self) -> None:
         """Stop dead where the machine is; the executing block is recorded as far as it got."""
+        self._sync_motion()
         blk = self._blocks[0] if self._blocks else None
         if blk is not None and blk.kind == "line" and len(self.queue):
             end = tuple(self.queue.position)
@@ -435,7 +488,7 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
         self.queue.clear()
         self._blocks.clear()
         self._last_target = tuple(self.queue.position)
-        self.trace.paused()
+        self._track(self.now)
 
     def soft_reset(self) -> None:
         """0x18: ALARM:3 if in motion (position lost: alarm lock), flush everything, banner."""

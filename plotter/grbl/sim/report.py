@@ -48,7 +48,7 @@ class ReportMixin:
             self.queue.feed_hold()
         else:
             self._idle_hold = True
-        self.trace.paused()
+        self._track(self.now)
 
     def cycle_start(self) -> None:
         """'~': resume from a completed hold (ignored while still decelerating, as GRBL does)."""
@@ -56,6 +56,7 @@ class ReportMixin:
             if not self.queue.resume():
                 return
         self._idle_hold = False
+        self._track(self.now)
 
     def status_report(self) -> str:
         """`<State|MPos:...|Bf:..|Ln:..|FS:..|WCO:..|Ov:..>` honouring $10 (bit 0 MPos, bit 1 Bf) and $13."""
