@@ -166,3 +166,15 @@ def test_cli_evaluates_a_real_checkpoint_end_to_end(shapes_classifier, circle_da
     report = json.loads((tmp_path / "o" / "tiny-circle-t0.4-report.json").read_text())
     assert report["kind"] == "transformer" and report["n_samples"] == 6
     assert np.isfinite(report["nll"]["paper"]["nll"]) and report["ended"]["n"] == 6
+
+
+def test_real_baseline_passes_its_own_targets(shapes_classifier, circle_data, tmp_path) -> None:
+    res = CliRunner().invoke(cli, ["evaluate", "--real-baseline", "--class", "circle", "--classifier",
+                                   shapes_classifier.path, "--data", str(circle_data), "-n", "10", "--json",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)  # progress bars go to stderr
+    assert report["kind"] == "real-train-drawings" and report["ended"]["share"] == 1.0
+    assert report["recognizability"]["ratio"] > 0.8
+    res = CliRunner().invoke(cli, ["evaluate", "--real-baseline", "--classifier", shapes_classifier.path])
+    assert res.exit_code == 2 and "--class" in res.output

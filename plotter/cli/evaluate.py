@@ -46,7 +46,7 @@ class _Bars:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path(dir_okay=False), required=False)
 @click.option("--classifier", "classifier_path", default=DEFAULT_CLASSIFIER, show_default=True,
               help="The 345-class raster classifier that judges samples.")
 @click.option("--data", type=click.Path(), default=None,
@@ -62,14 +62,18 @@ class _Bars:
               help="Samples shown in the PNG grid.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def evaluate(checkpoint: str, classifier_path: str, data: str | None, class_name: str | None, n: int,
-             temperature: float, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool) -> None:
+@click.option("--real-baseline", is_flag=True,
+              help="Judge real training drawings instead of a model (what a perfect model would score).")
+def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, class_name: str | None, n: int,
+             temperature: float, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool,
+             real_baseline: bool) -> None:
     """Judge a model checkpoint: held-out NLL, recognizability, diversity and termination of its samples.
 
     Recognizability is the share of N samples at temperature T that the classifier puts in the target class,
     beside the same share for real held-out drawings (the ceiling); diversity is the mean pairwise distance
     in the classifier's feature space beside real drawings'. Targets: ratio >= 0.85, diversity within 10 %,
-    >= 99 % of samples ending by themselves.
+    >= 99 % of samples ending by themselves. With --real-baseline (and --class), real training drawings
+    stand in for samples, which calibrates the targets.
     """
     import json
 
@@ -77,17 +81,24 @@ def evaluate(checkpoint: str, classifier_path: str, data: str | None, class_name
 
     from plotter.errors import DataError
     from plotter.training.classifier import load_classifier
+    from plotter.training.evaluate import RealDrawings
     from plotter.training.evaluate import evaluate as run_evaluate
 
     data = data or _default_data()
     if data is None:
         raise DataError("no data found: pass --data PATH or set PLOTTER_DATA (see the data README)")
+    if real_baseline == (checkpoint is not None):
+        raise click.UsageError("give a CHECKPOINT, or --real-baseline --class NAME (not both)")
+    if real_baseline and not class_name:
+        raise click.UsageError("--real-baseline needs --class NAME")
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     clf = load_classifier(classifier_path)
     bars = _Bars(enabled=not quiet)
+    model = RealDrawings.load(data, class_name, seed) if real_baseline else None
+    name = f"real-{class_name}.train" if real_baseline else checkpoint
     try:
-        report = run_evaluate(checkpoint, clf, data, class_name, n=n, temperature=temperature, seed=seed,
-                              out_dir=out_dir, progress=bars, grid_size=grid_size)
+        report = run_evaluate(name, clf, data, class_name, n=n, temperature=temperature, seed=seed,
+                              out_dir=out_dir, progress=bars, grid_size=grid_size, model=model)
     finally:
         bars.close()
     if as_json:

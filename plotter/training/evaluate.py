@@ -246,6 +246,38 @@ def held_out_nll(model: torch.nn.Module, sketches: Sequence[np.ndarray], class_i
     }
 
 
+class RealDrawings:
+    """Stands in for a model whose "samples" are real *training* drawings of the class.
+
+    Why: it calibrates the yardstick. A perfect model would score like this (recognizability ratio ≈ 1,
+    diversity ratio ≈ 1), so the targets can be read against what real data itself achieves.
+    """
+
+    kind = "real-train-drawings"
+
+    def __init__(self, sketches: Sequence[np.ndarray], class_name: str, seed: int = 0) -> None:
+        if not sketches:
+            raise DataError(f"no training drawings of {class_name!r} to use as a baseline")
+        self.sketches, self.classes = list(sketches), [class_name]
+        self.order = np.random.default_rng(seed).permutation(len(self.sketches))
+        self.cursor = 0
+
+    def generate(
+        self, n: int, temperature: float = 0.4, class_name: str | None = None,
+        prefix: Sketch | None = None, seed: int | None = None, max_len: int | None = None,
+    ) -> list[Sketch]:
+        """The next `n` drawings of a fixed shuffle (wrapping around), as ended sketches in data units."""
+        idx = self.order[np.arange(self.cursor, self.cursor + n) % len(self.order)]
+        self.cursor += n
+        return [Sketch.from_stroke3(self.sketches[i], meta={"ended": True}) for i in idx]
+
+    @classmethod
+    def load(cls, data: str | Path, class_name: str, seed: int = 0) -> RealDrawings:
+        from plotter.training.data import load_splits
+
+        return cls(load_splits(data, [class_name]).train, class_name, seed)
+
+
 # ---------------------------------------------------------------------------------------------- grid + driver
 def save_grid(sketches: Sequence[Sketch], path: str | Path, labels: Sequence[str] | None = None,
               ok: Sequence[bool] | None = None, cols: int = 8, cell: int = 112) -> Path:
