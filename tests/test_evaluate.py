@@ -178,3 +178,14 @@ def test_real_baseline_passes_its_own_targets(shapes_classifier, circle_data, tm
     assert report["recognizability"]["ratio"] > 0.8
     res = CliRunner().invoke(cli, ["evaluate", "--real-baseline", "--classifier", shapes_classifier.path])
     assert res.exit_code == 2 and "--class" in res.output
+
+
+def test_held_out_nll_skips_sketches_longer_than_the_transformer_context() -> None:
+    from plotter.models.transformer import SketchTransformer, TransformerConfig
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(n_layer=1, n_head=2, n_embd=16, block_size=10)
+    model = SketchTransformer(cfg, scale=1.0).eval()
+    sketches = [np.ones((n, 3), np.float32) for n in (9, 10, 4)]
+    out = held_out_nll(model, sketches)
+    assert out["skipped_too_long"] == 1 and out["n_sketches"] == 2 and out["n_max"] == 10

@@ -204,11 +204,11 @@ def held_out_nll(model: torch.nn.Module, sketches: Sequence[np.ndarray], class_i
     from plotter.training.data import make_batch
 
     scale = float(getattr(model, "scale", 1.0))
-    # the transformer attends over at most block_size rows: start token + points + end row
-    limit = int(getattr(model.config, "block_size", 10**9)) - 1
-    kept = [s for s in sketches if len(s) + 1 <= limit]
+    # the transformer reads at most block_size input rows: the start token + all target rows but the last
+    rows = int(getattr(model.config, "block_size", 10**9))  # input rows = start token + points = n_max
+    kept = [s for s in sketches if len(s) + 1 <= rows]
     if not kept:
-        return {"paper": None, "skipped": f"no test sketch fits the model's {limit + 1} rows"}
+        return {"paper": None, "skipped": f"no test sketch fits the model's {rows} rows"}
     n_max = max(len(s) for s in kept) + 1  # points + end-of-sketch row
     norm = [np.column_stack([s[:, :2] / scale, s[:, 2]]).astype(np.float32) for s in kept]
     sums = dict.fromkeys(["ls_paper", "lp_paper", "ls_valid", "lp_valid", "rows", "kl"], 0.0)
