@@ -14,7 +14,6 @@ Batch layout (T = longest sketch in the batch, in points):
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +89,14 @@ def _read_npz_official(path: Path) -> dict[str, list[np.ndarray]]:
         raise DataError(f"{path}: cannot read .npz ({type(exc).__name__}: {exc})") from None
 
 
+def _npz_keys(path: Path) -> set[str]:
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return set(d.files)
+    except Exception as exc:  # not a zip, a bare .npy, a pickle ...
+        raise DataError(f"{path}: not an .npz archive ({type(exc).__name__})") from None
+
+
 def packed_classes(path: Path) -> list[str]:
     """Class names held by a packed quickdraw.npz (`<class>__data` + `<class>__offsets`)."""
     with np.load(path) as d:
@@ -117,65 +124,14 @@ def _suggest(name: str, names: Sequence[str]) -> str:
 
 
 def _read_ndjson(path: Path) -> list[np.ndarray]:
-    """Quick, Draw! .ndjson (simplified or raw): one drawing a line; raw ones get simplified."""
+    """Quick, Draw! .ndjson via IO's reader (raw drawings come back simplified like Google's)."""
+    from plotter.errors import SketchFormatError
+    from plotter.sketch.io import read_sketches
+
     try:
-        from plotter.sketch.io import read_sketches  # IO's reader, when present
-    except ImportError:
-        read_sketches = None
-    if read_sketches is not None:
-        return [_simplify_if_raw(s.to_stroke3()) for s in read_sketches(path)]
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if rec.get("recognized") is False:
-                    continue
-                pts = [np.column_stack([s[0], s[1]]).astype(np.float64) for s in rec["drawing"]]
-            except (ValueError, KeyError, TypeError, IndexError) as exc:
-                raise DataError(f"{path}:{lineno}: not a Quick, Draw! drawing ({exc})") from None
-            s3 = _strokes_to_stroke3([p for p in pts if len(p)])
-            if len(s3):
-                out.append(_simplify_if_raw(s3))
-    return out
-
-
-def _strokes_to_stroke3(strokes: list[np.ndarray]) -> np.ndarray:
-    if not strokes:
-        return np.zeros((0, 3))
-    pts = np.concatenate(strokes)
-    lift = np.zeros(len(pts))
-    lift[np.cumsum([len(s) for s in strokes]) - 1] = 1
-    return np.column_stack([np.diff(pts, axis=0, prepend=np.zeros((1, 2))), lift])
-
-
-def _simplify_if_raw(s3: np.ndarray, eps: float = 2.0) -> np.ndarray:
-    """Raw drawings (not in a 0-255 box or > MAX_LEN points) are simplified like Google's: box 255, RDP 2."""
-    pts = np.cumsum(s3[:, :2], axis=0)
-    lo, hi = pts.min(0), pts.max(0)
-    if len(s3) <= MAX_LEN and lo.min() >= 0 and hi.max() <= 255:
-        return s3
-    span = max(float((hi - lo).max()), 1e-9)
-    pts = (pts - lo) * (255.0 / span)
-    ends = np.flatnonzero(s3[:, 2] > 0.5) + 1
-    strokes = [pts[a:b] for a, b in zip(np.r_[0, ends[:-1]], ends) if b > a]
-    return _strokes_to_stroke3([_rdp(np.round(s), eps) for s in strokes])
-
-
-def _rdp(p: np.ndarray, eps: float) -> np.ndarray:
-    if len(p) < 3:
-        return p
-    a, b = p[0], p[-1]
-    ab = b - a
-    n = np.hypot(*ab)
-    rel = p - a
-    d = np.abs(ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / n if n > 0 else np.hypot(rel[:, 0], rel[:, 1])
-    i = int(np.argmax(d))
-    if d[i] <= eps:
-        return np.stack([a, b])
-    return np.concatenate([_rdp(p[: i + 1], eps)[:-1], _rdp(p[i:], eps)])
+        return [s.to_stroke3() for s in read_sketches(path) if not s.is_empty()]
+    except SketchFormatError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _class_source(path: Path, cls: str) -> Path:
@@ -215,12 +171,16 @@ def load_splits(
         if src.suffix == ".npz" and src.name != f"{cls}.npz" and (src.parent / f"{cls}.npz").is_file():
             src = src.parent / f"{cls}.npz"  # prefer the official split over our own
         if src.suffix == ".npz":
-            with np.load(src, allow_pickle=False) as probe:
-                packed = f"{cls}__data" in probe.files or not {"train", "valid", "test"} <= set(probe.files)
+            keys = _npz_keys(src)
+            packed = f"{cls}__data" in keys or not {"train", "valid", "test"} <= keys
             if packed:
                 parts = _det_split(_read_packed(src, cls), cls, valid_frac, test_frac, seed)
                 how = f"deterministic split seed={seed}"
             else:
+                if src.stem != cls:
+                    raise UnknownClassError(
+                        f"{src.name} holds one class ({src.stem}); use --class {src.stem}"
+                    )
                 off = _read_npz_official(src)
                 parts, how = (off["train"], off["valid"], off["test"]), "official split"
         elif src.suffix == ".ndjson":

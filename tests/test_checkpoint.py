@@ -1,0 +1,76 @@
+"""Checkpoint format: bit-exact round trip, and one clear error for anything else."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+
+import pytest
+import torch
+
+from plotter.errors import CheckpointError
+from plotter.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    m = SketchRNN(SketchRNNConfig(enc_hidden=8, dec_hidden=16, z_size=4, n_mixtures=2))
+    m.scale, m.classes = 33.5, ["cat"]
+    path = save_checkpoint(tmp_path / "m.pt", m, provenance={"data": "x"}, metrics={"nll": 1.5})
+    return m, path
+
+
+def test_round_trip_is_bit_exact(saved):
+    m, path = saved
+    back = load_model(path)
+    assert isinstance(back, SketchRNN) and back.config == m.config and not back.training
+    assert back.scale == 33.5 and back.classes == ["cat"] and back.metrics == {"nll": 1.5}
+    sa, sb = m.state_dict(), back.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    a, b = m.generate(2, seed=7), back.generate(2, seed=7)
+    assert all(x.n_points == y.n_points for x, y in zip(a, b))
+
+
+def test_missing_truncated_corrupt_foreign(tmp_path, saved):
+    _, path = saved
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "nope.pt")
+    data = path.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage" * 100)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    for name in ("trunc.pt", "junk.pt", "foreign.pt"):
+        with pytest.raises(CheckpointError) as info:
+            load_model(tmp_path / name)
+        assert "\n" not in str(info.value)
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_hostile_pickle_is_refused_without_running(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "plotter-checkpoint", "x": Evil()}, path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert "pwned" not in capsys.readouterr().out
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError):
+        load_model(raw)
+
+
+def test_unknown_kind_and_wrong_shapes(tmp_path, saved):
+    _, path = saved
+    ck = torch.load(path, weights_only=True)
+    torch.save({**ck, "kind": "gan"}, tmp_path / "kind.pt")
+    with pytest.raises(CheckpointError, match="unknown model kind"):
+        load_model(tmp_path / "kind.pt")
+    torch.save({**ck, "config": {**ck["config"], "dec_hidden": 32}}, tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_model(tmp_path / "shape.pt")
+    assert zipfile.is_zipfile(path)

@@ -1,0 +1,127 @@
+"""Data pipeline: loading, split, normalization, stroke-5 batches and augmentation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from plotter.errors import DataError, UnknownClassError
+from plotter.training.augment import Augment, drop_points
+from plotter.training.data import BucketBatcher, StrokeDataset, compute_scale, load_splits, make_batch
+
+
+def _s3(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = np.column_stack([rng.integers(-20, 20, (n, 2)), np.zeros(n)]).astype(np.int16)
+    a[n // 2, 2] = 1
+    a[-1, 2] = 1
+    return a
+
+
+@pytest.fixture
+def packed(tmp_path):
+    sk = [_s3(5 + i % 7, i) for i in range(40)] + [_s3(300, 99)]  # the last one is too long
+    lens = np.array([len(s) for s in sk])
+    path = tmp_path / "quickdraw.npz"
+    np.savez(path, dog__data=np.concatenate(sk), dog__offsets=np.r_[0, np.cumsum(lens)])
+    return path
+
+
+def test_packed_split_is_deterministic_disjoint_and_drops_long(packed):
+    a = load_splits(packed, ["dog"], valid_frac=0.1, test_frac=0.1)
+    b = load_splits(packed, ["dog"], valid_frac=0.1, test_frac=0.1)
+    assert (len(a.train), len(a.valid), len(a.test)) == (len(b.train), len(b.valid), len(b.test))
+    assert all(np.array_equal(x, y) for x, y in zip(a.train, b.train))
+    assert len(a.train) + len(a.valid) + len(a.test) == 40  # 300-point sketch dropped
+    keys = {x.tobytes() for x in a.train}
+    assert not keys & {x.tobytes() for x in a.valid + a.test}
+
+
+def test_unknown_class_suggests(packed):
+    with pytest.raises(UnknownClassError, match="did you mean dog"):
+        load_splits(packed, ["dgo"])
+
+
+def test_official_npz_split_kept_and_preferred_next_to_packed(tmp_path, packed):
+    obj = lambda k: np.array([_s3(6, k), _s3(8, k + 1)], dtype=object)  # noqa: E731
+    np.savez(tmp_path / "dog.npz", train=obj(0), valid=obj(10), test=obj(20))
+    d = load_splits(packed, ["dog"])
+    assert d.provenance["sources"]["dog"]["split"] == "official split"
+    assert len(d.train) == len(d.valid) == len(d.test) == 2
+    assert np.array_equal(d.valid[0][:, :2], _s3(6, 10)[:, :2])
+
+
+def test_ndjson_simplified_reader(tmp_path):
+    rec = {"word": "cat", "recognized": True, "drawing": [[[0, 10, 20], [0, 5, 0]], [[30, 40], [30, 40]]]}
+    path = tmp_path / "cat.ndjson"
+    path.write_text("\n".join(json.dumps(rec) for _ in range(20)) + "\n")
+    d = load_splits(tmp_path, ["cat"])
+    s = d.train[0]
+    assert s.shape == (5, 3) and s[:, 2].tolist() == [0, 0, 1, 0, 1]
+    assert np.cumsum(s[:, :2], 0)[3].tolist() == [30, 30]
+
+
+def test_bad_paths_are_data_errors(tmp_path):
+    with pytest.raises(DataError):
+        load_splits(tmp_path / "missing", ["cat"])
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError):
+        load_splits(tmp_path / "x.npz", ["cat"])
+
+
+def test_scale_and_clamp():
+    big = np.array([[5000, -5000, 1]], dtype=np.float32)
+    from plotter.training.data import _clean
+
+    assert _clean([big], 250)[0][0, :2].tolist() == [1000, -1000]
+    sk = [_s3(10, i).astype(np.float32) for i in range(5)]
+    s = compute_scale(sk)
+    ds = StrokeDataset(sk, s)
+    allxy = np.concatenate([x[:, :2].ravel() for x in ds.sketches])
+    assert abs(allxy.std() - 1.0) < 1e-5
+
+
+def test_stroke5_batch_layout():
+    a = np.array([[1, 2, 0], [3, 4, 1]], np.float32)
+    b = np.array([[5, 6, 1], [7, 8, 0], [9, 1, 1], [2, 2, 1]], np.float32)
+    batch = make_batch([a, b], [0, 1])
+    assert batch.x.shape == batch.y.shape == (2, 5, 5)
+    y, x = batch.y.numpy(), batch.x.numpy()
+    assert y[0, :2].tolist() == [[1, 2, 1, 0, 0], [3, 4, 0, 1, 0]]
+    assert y[0, 2:].tolist() == [[0, 0, 0, 0, 1]] * 3  # end row after the last point, then padding
+    assert x[:, 0].tolist() == [[0, 0, 1, 0, 0]] * 2 and np.array_equal(x[:, 1:], y[:, :-1])
+    assert batch.mask.numpy().tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert batch.lengths.tolist() == [2, 4] and batch.class_ids.tolist() == [0, 1]
+
+
+def test_bucket_batches_cover_everything_and_pad_little():
+    sk = [_s3(n, n).astype(np.float32) for n in range(3, 60)]
+    ds = StrokeDataset(sk, 10.0)
+    seen, pad = 0, 0
+    for batch in BucketBatcher(ds, 8, seed=1):
+        seen += len(batch)
+        pad += int((1 - batch.mask).sum())
+    assert seen == len(sk)
+    assert pad <= 7 * 28  # 8 consecutive lengths per batch pad 0+1+..+7 rows; random batches pad ~1000
+    shards = [sum(len(b) for b in BucketBatcher(ds, 8, seed=1, rank=r, world_size=2)) for r in (0, 1)]
+    assert sum(shards) == len(sk)
+
+
+def test_augment_keeps_pen_structure_and_absolute_points():
+    rng = np.random.default_rng(0)
+    s = np.column_stack([np.ones(40), np.zeros(40), np.zeros(40)]).astype(np.float32)
+    s[19, 2] = s[-1, 2] = 1
+    d = drop_points(s, 0.5, rng)
+    assert len(d) < len(s)
+    assert d[:, 2].sum() == 2 and d[-1, 2] == 1
+    assert np.allclose(d[:, :2].sum(0), s[:, :2].sum(0))  # the end point does not move
+    out = Augment(scale=0.15, drop_prob=0.0, flip_prob=1.0)(s, rng)
+    assert np.all(out[:, 0] < 0) and np.all(np.abs(out[:, 0]) >= 0.85) and np.all(np.abs(out[:, 0]) <= 1.15)
+
+
+def test_real_cats_official_split(shared_cats):
+    d = load_splits(shared_cats, ["cat"])
+    assert (len(d.train), len(d.valid), len(d.test)) == (6274, 368, 368)
+    assert 20 < compute_scale(d.train) < 50
