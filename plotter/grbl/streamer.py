@@ -76,8 +76,8 @@ class Streamer:
         banner = link.wait_for(lambda r: isinstance(r, Banner), wake_timeout)
         if banner is None:  # already running (no DTR reset): an empty line must get an ok
             link.write(b"\r\n")
-            link.wait_for(lambda r: isinstance(r, Ok), 1.0)
-        status = link.status(timeout=2.0)
+            link.wait_for(lambda r: isinstance(r, Ok), min(1.0, wake_timeout))
+        status = link.status(timeout=max(0.5, min(2.0, wake_timeout)))
         if status is None:
             raise DeviceError("no answer from GRBL (no banner, no status report): wrong port or baud rate?")
         unlocked = False
@@ -348,8 +348,7 @@ class _Run:
     def _finish(self, stop: Stop) -> StreamResult:
         flow = self.flow
         if stop.reason == "done":  # every line acked: wait for the planner to run dry
-            end = self.link.wait_for(lambda r: isinstance(r, (Banner, Alarm)) or (
-                isinstance(r, Status) and r.state == "Idle"), 24 * 3600.0, poll=self.s.poll_interval)
+            end = self.link.wait_for(_drained, 24 * 3600.0, poll=self.s.poll_interval)
             if isinstance(end, Banner):
                 stop = Stop("reset")
             elif isinstance(end, Alarm):
@@ -431,3 +430,8 @@ def _held(flow: Flow) -> Callable[[Status], bool]:
 
 def _held_idle() -> Callable[[object], bool]:
     return lambda r: isinstance(r, Status) and r.state in ("Hold", "Idle") and r.substate in (None, 0)
+
+
+def _drained(r: object) -> bool:
+    """The end of a job: the planner ran dry (Idle; Check in check mode), or GRBL reset/alarmed meanwhile."""
+    return isinstance(r, (Banner, Alarm)) or (isinstance(r, Status) and r.state in ("Idle", "Check"))
