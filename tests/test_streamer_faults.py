@@ -20,8 +20,9 @@ LINES = strokes_job()
 PENS = PenCommands(("M5",), ("M3S1000",))
 SENT = [i for i, line in enumerate(LINES) if clean_line(line)]
 LATER = SENT[len(SENT) // 2:]
-TARGET = next(i for i in LATER if LINES[i].startswith("G1 X") and LINES[i + 1].startswith("G1 X"))  # mid-stroke
-DWELL = next(i for i in LATER if LINES[i].startswith("G4") and LINES[i + 1].startswith("G0"))  # before a travel
+# a drawing line mid-stroke, and a pen dwell right before a travel move
+TARGET = next(i for i in LATER if LINES[i].startswith("G1 X") and LINES[i + 1].startswith("G1 X"))
+DWELL = next(i for i in LATER if LINES[i].startswith("G4") and LINES[i + 1].startswith("G0"))
 CONNECT_LINES = 2  # `$I` and `$$` reach the machine before the job
 
 
