@@ -66,3 +66,13 @@ def test_errors_surface_as_plotter_errors(tmp_path):
     job = plan_job([scattered()], prof, JobOptions(time_budget_s=0.2, estimate=False))
     with pytest.raises(PlotterError, match="cannot write"):
         job.write_gcode(tmp_path / "missing-dir" / "x.gcode")
+
+
+def test_estimate_splits_draw_and_travel_honestly():
+    prof = load_profile("grbl-servo")
+    job = plan_job([scattered()], prof, JobOptions(time_budget_s=0.2))
+    est = job.estimate
+    # drawing cannot be faster than its length at the draw feed; travel not slower than at 1 mm/s
+    assert est.draw_s >= job.sketch.pen_down_length() / (prof.motion.draw_feed / 60) - 1e-6
+    assert est.total_s >= est.draw_s + est.travel_s
+    assert est.dwell_s >= 2 * len(job.sketch) * min(prof.pen.dwell_up, prof.pen.dwell_down)
