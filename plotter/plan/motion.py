@@ -312,6 +312,8 @@ class PlannerQueue:
         head = self._items[0]
         if isinstance(head, _Dwell):
             return head.seconds
+        if self._hold and self.speed == 0.0:
+            return math.inf
         phases = self._phases(head)
         return sum(_phase_time(*p) for p in phases) if phases else 0.0
 
@@ -321,19 +323,26 @@ class PlannerQueue:
             raise ValueError(f"dt must be a finite non-negative number of seconds, got {dt!r}")
         done: list[Progress] = []
         left = dt
-        while self._items and left > 0.0:
+        while self._items:
             head = self._items[0]
-            if isinstance(head, _Dwell):
-                take = min(left, head.seconds)
-                head.seconds -= take
-                left -= take
-                self.time += take
-                if head.seconds <= _EPS_T:
-                    self._items.popleft()
-                    done.append(Progress("dwell", head.tag, self.time, self.position, 0.0))
+            if isinstance(head, _Dwell):  # zero-second syncs (pen moves) finish even when dt is 0
+                if head.seconds > left:
+                    head.seconds -= left
+                    self.time += left
+                    left = 0.0
+                    break
+                left -= head.seconds
+                self.time += head.seconds
+                self._items.popleft()
+                done.append(Progress("dwell", head.tag, self.time, self.position, 0.0))
                 continue
+            if self._hold and self.speed == 0.0:  # stopped in a feed hold (Hold:0)
+                self._held = True
+                break
+            if left <= 0.0:
+                break
             used = self._run_line(head, left)
-            left -= used
+            left = max(left - used, 0.0)
             self.time += used
             if head.remaining <= 0.0:
                 self._items.popleft()
