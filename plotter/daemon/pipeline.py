@@ -130,9 +130,7 @@ class ModelCache:
                     raise CheckpointError(f"checkpoint {path} does not exist")
                 loader = self._loader
                 if loader is None:
-                    from plotter.models.checkpoint import load_model
-
-                    loader = load_model
+                    loader = _load_torch_model
                 self._models[path] = loader(path)
             return self._models[path]
 
@@ -143,6 +141,18 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+
+
+def _load_torch_model(path: Path) -> Any:
+    """Load a checkpoint for sampling. Sampling is one small step at a time: extra intra-op threads only
+    spin against each other (and against anything else on a small machine), so use $PLOTTER_TORCH_THREADS
+    (default 1)."""
+    import torch
+
+    from plotter.models.checkpoint import load_model
+
+    torch.set_num_threads(max(1, int(os.environ.get("PLOTTER_TORCH_THREADS", "1"))))
+    return load_model(path)
 
 
 def check_class(model: Any, class_name: str) -> None:
