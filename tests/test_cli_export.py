@@ -184,3 +184,21 @@ def test_empty_sketch_is_refused(run, tmp_path):
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"format": "plotter-sketch", "version": 1, "strokes": []}))
     assert_one_line_error(run("export", empty, "-o", tmp_path / "x.gcode"), "no strokes")
+
+
+def test_pages_split_a_long_list_into_files(run, example, tmp_path):
+    many = tmp_path / "many.json"
+    src = json.loads(example.read_text())
+    many.write_text(json.dumps([src] * 5))
+    out = tmp_path / "p.gcode"
+    refused = run("export", many, "-o", out, "--grid", "2x1")
+    assert_one_line_error(refused, "5 sketches do not fit a 2x1 grid", "--pages")
+    result = run("export", many, "-o", out, "--grid", "2x1", "--pages", "--svg", tmp_path / "p.svg")
+    assert result.exit_code == 0, result.output
+    for n, count in ((1, 2), (2, 2), (3, 1)):
+        lines = (tmp_path / f"p-{n}.gcode").read_text().splitlines()
+        assert check_program(lines, load_profile("grbl-servo")) == []
+        assert f"p{n}/3" in lines[0]
+        drawn = read_sketches(tmp_path / f"p-{n}.svg")[0]
+        assert len(drawn) >= 10 * count  # about 14 strokes per cat (a few merged)
+    assert not out.exists()

@@ -71,6 +71,7 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option("--landscape/--portrait", default=None, help="Orientation [default: whichever fits the bed].")
 @click.option("--margin", type=LENGTH, default="10mm", show_default=True, help="Empty border on the paper.")
 @click.option("--grid", type=GRID, default=None, help="COLSxROWS cells, one sketch per cell [default: auto].")
+@click.option("--pages", is_flag=True, help="More sketches than cells: one file per page (out-1.gcode, ...).")
 @click.option("--gap", type=LENGTH, default="5mm", show_default=True, help="Space between grid cells.")
 @click.option(
     "--rotate", type=float, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
@@ -103,6 +104,7 @@ def export(
     class_name: str | None,
     limit: int | None,
     index: int | None,
+    pages: bool,
     **layout: object,
 ) -> None:
     """Lay out sketches on paper and write G-code for a GRBL plotter.
@@ -110,7 +112,7 @@ def export(
     INPUT files: sketch-rnn .npz, Quick, Draw! .ndjson, plotter .json or .svg.
     """
     from plotter.gcode import load_profile
-    from plotter.plan.pipeline import JobOptions, plan_job
+    from plotter.plan.pipeline import JobOptions, plan_job, plan_pages
 
     prof = load_profile(profile)
     sketches = read_inputs(inputs, split, class_name, limit, index)
@@ -130,16 +132,28 @@ def export(
         estimate=stats,
         job_name=Path(inputs[0]).stem if len(inputs) == 1 else f"{len(inputs)} files",
     )
-    job = plan_job(sketches, prof, options)
+    jobs = plan_pages(sketches, prof, options) if pages else [plan_job(sketches, prof, options)]
     info = click.get_text_stream("stderr") if output == "-" else sys.stdout
-    if output == "-":
-        click.echo("\n".join(job.gcode))
-    else:
-        job.write_gcode(output)
-    written = [] if output == "-" else [output]
-    written += write_previews(job, svg_path, png_path, show_travel)
-    if written:
-        click.echo(f"wrote {', '.join(written)} ({len(job.gcode)} G-code lines)", file=info)
-    if stats:
-        for line in job.summary():
-            click.echo(line, file=info)
+    for number, job in enumerate(jobs, start=1):
+        suffix = f"-{number}" if len(jobs) > 1 else ""
+        if output == "-":
+            click.echo("\n".join(job.gcode))
+            written = []
+        else:
+            written = [str(job.write_gcode(page_path(output, suffix)))]
+        written += write_previews(job, page_path(svg_path, suffix), page_path(png_path, suffix), show_travel)
+        if len(jobs) > 1:
+            click.echo(f"page {number}/{len(jobs)}: {job.counts['sketches']} sketches", file=info)
+        if written:
+            click.echo(f"wrote {', '.join(written)} ({len(job.gcode)} G-code lines)", file=info)
+        if stats:
+            for line in job.summary():
+                click.echo(line, file=info)
+
+
+def page_path(path: str | None, suffix: str) -> str | None:
+    """'cats.gcode' + '-2' -> 'cats-2.gcode' (None stays None)."""
+    if path is None or not suffix:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}{suffix}{p.suffix}"))

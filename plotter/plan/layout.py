@@ -138,6 +138,14 @@ def fit_into(sketch: Sketch, cell: Cell, rotate: float) -> tuple[Sketch, float]:
     return placed, scale
 
 
+def grid_shape(n: int, grid: str | tuple[int, int] | None) -> tuple[int, int]:
+    """(cols, rows): parsed from `grid`, or the smallest square-ish grid holding `n` sketches."""
+    if grid is not None:
+        return parse_grid(grid) if isinstance(grid, str) else grid
+    cols = math.ceil(math.sqrt(max(n, 1)))
+    return cols, math.ceil(max(n, 1) / cols)
+
+
 def layout_sketches(
     sketches: Sequence[Sketch],
     *,
@@ -162,15 +170,11 @@ def layout_sketches(
         raise LayoutError(
             f"{margin:g} mm margins leave no room on {sheet.width:g} x {sheet.height:g} mm paper"
         )
-    if grid is None:
-        cols = math.ceil(math.sqrt(len(sketches)))
-        cols, rows = cols, math.ceil(len(sketches) / cols)
-    else:
-        cols, rows = parse_grid(grid) if isinstance(grid, str) else grid
+    cols, rows = grid_shape(len(sketches), grid)
     if len(sketches) > cols * rows:
         raise LayoutError(
             f"{len(sketches)} sketches do not fit a {cols}x{rows} grid ({cols * rows} cells); "
-            f"use a larger --grid or --limit {cols * rows}"
+            f"use a larger --grid, --limit {cols * rows}, or --pages"
         )
     ox, oy = _paper_origin(sheet, bed, offset)
     cells = [Cell(c.x + ox, c.y + oy, c.width, c.height) for c in grid_cells(area, cols, rows, gap)]

@@ -8,13 +8,13 @@ same input and options; each of them calls `plan_job` and only decides what to d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from plotter.errors import GcodeError, PlotterError
 from plotter.gcode import Profile, emit
-from plotter.plan.layout import Layout, layout_sketches
+from plotter.plan.layout import Layout, grid_shape, layout_sketches
 from plotter.sketch import Sketch
 
 
@@ -179,3 +179,20 @@ def plan_job(sketches: Sequence[Sketch], profile: Profile, options: JobOptions |
             gcode, profile.kinematics(), planner_blocks=profile.controller.planner_blocks
         )
     return PlannedJob(profile, layout, sketch, gcode, start, order, estimate, counts)
+
+
+def plan_pages(
+    sketches: Sequence[Sketch], profile: Profile, options: JobOptions | None = None
+) -> list[PlannedJob]:
+    """Like `plan_job`, but sketches beyond one grid's cells go on further pages (one job per sheet)."""
+    opts = options or JobOptions()
+    cols, rows = grid_shape(len(sketches), opts.grid)
+    per_page = cols * rows
+    chunks = [list(sketches[i : i + per_page]) for i in range(0, len(sketches), per_page)]
+    if len(chunks) <= 1:
+        return [plan_job(sketches, profile, opts)]
+    jobs = []
+    for number, chunk in enumerate(chunks, start=1):
+        name = f"{opts.job_name or 'page'} p{number}/{len(chunks)}"
+        jobs.append(plan_job(chunk, profile, replace(opts, grid=(cols, rows), job_name=name)))
+    return jobs

@@ -72,6 +72,10 @@ def parse_drawing(drawing: Any, where: str) -> list[np.ndarray]:
     return simplify_raw(strokes) if raw else strokes
 
 
+def _key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
 def read_ndjson(
     path: Path,
     *,
@@ -99,7 +103,7 @@ def read_ndjson(
             if not isinstance(rec, dict) or "drawing" not in rec:
                 raise SketchFormatError(f"{where}: a Quick, Draw! record needs a 'drawing' field")
             word = rec.get("word")
-            if class_name is not None and str(word).replace(" ", "_") != class_name.replace(" ", "_"):
+            if class_name is not None and _key(str(word)) != _key(class_name):
                 continue
             n += 1
             if wanted is not None and n not in wanted:
