@@ -110,3 +110,12 @@ def test_bad_margins():
         layout_sketches([wide()], paper="a6", margin=60)
     with pytest.raises(LayoutError, match="no sketches"):
         layout_sketches([])
+
+
+def test_size_sets_the_longer_side_or_is_refused():
+    lay = layout_sketches([wide()], paper="a4", landscape=False, margin=10, size=50)
+    assert max(lay.sketch.size()) == pytest.approx(50)
+    x0, _, x1, _ = lay.sketch.bounds()
+    assert (x0 + x1) / 2 == pytest.approx(105)  # still centred
+    with pytest.raises(LayoutError, match=r"--size 300 mm does not fit"):
+        layout_sketches([wide()], paper="a4", landscape=False, size=300)

@@ -76,6 +76,9 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option(
     "--rotate", type=float, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
 )
+@click.option(
+    "--size", type=LENGTH, default=None, help="Longer side of each sketch [default: fill its cell]."
+)
 @click.option("--offset", type=POINT, default="0,0", show_default=True, help="Paper corner on the bed (X,Y).")
 @click.option("--clip", is_flag=True, help="Cut geometry at the bed edge instead of refusing it.")
 @click.option(
@@ -123,6 +126,7 @@ def export(
         grid=layout["grid"],  # type: ignore[arg-type]
         gap=float(layout["gap"]),  # type: ignore[arg-type]
         rotate=float(layout["rotate"]),  # type: ignore[arg-type]
+        size=layout["size"],  # type: ignore[arg-type]
         offset=layout["offset"],  # type: ignore[arg-type]
         clip=bool(layout["clip"]),
         merge_tolerance=float(layout["merge_tolerance"]),  # type: ignore[arg-type]

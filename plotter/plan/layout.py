@@ -123,8 +123,11 @@ def grid_cells(area: tuple[float, float, float, float], cols: int, rows: int, ga
     return [Cell(x + c * (cw + gap), y + r * (ch + gap), cw, ch) for r in range(rows) for c in range(cols)]
 
 
-def fit_into(sketch: Sketch, cell: Cell, rotate: float) -> tuple[Sketch, float]:
-    """Rotate about the centre (degrees, clockwise on paper), scale to fit keeping aspect, centre in cell."""
+def fit_into(sketch: Sketch, cell: Cell, rotate: float, size: float | None = None) -> tuple[Sketch, float]:
+    """Rotate about the centre (degrees, clockwise on paper), scale to fit keeping aspect, centre in cell.
+
+    With `size`, the sketch's longer side becomes `size` mm instead of filling the cell (it must still fit).
+    """
     x0, y0, x1, y1 = sketch.bounds()
     if rotate % 360:
         sketch = sketch.rotate(rotate, about=((x0 + x1) / 2, (y0 + y1) / 2))
@@ -132,6 +135,14 @@ def fit_into(sketch: Sketch, cell: Cell, rotate: float) -> tuple[Sketch, float]:
     w, h = x1 - x0, y1 - y0
     spans = [cell.width / w if w > 1e-12 else math.inf, cell.height / h if h > 1e-12 else math.inf]
     scale = min(spans) if min(spans) < math.inf else 1.0
+    if size is not None and max(w, h) > 1e-12:
+        wanted = size / max(w, h)
+        if wanted > scale * (1 + 1e-9):
+            raise LayoutError(
+                f"--size {size:g} mm does not fit a {cell.width:.1f} x {cell.height:.1f} mm cell "
+                f"(at most {max(w, h) * scale:.1f} mm for this sketch)"
+            )
+        scale = wanted
     tx = cell.x + (cell.width - w * scale) / 2 - x0 * scale
     ty = cell.y + (cell.height - h * scale) / 2 - y0 * scale
     placed = sketch.affine(np.array([[scale, 0.0, tx], [0.0, scale, ty]]), unit="mm")
@@ -155,6 +166,7 @@ def layout_sketches(
     grid: str | tuple[int, int] | None = None,
     gap: float = 5.0,
     rotate: float = 0.0,
+    size: float | None = None,
     bed: Bed | None = None,
     offset: tuple[float, float] = (0.0, 0.0),
     clip: bool = False,
@@ -184,7 +196,7 @@ def layout_sketches(
         if sk.is_empty():
             scales.append(0.0)
             continue
-        placed, scale = fit_into(sk, cell, rotate)
+        placed, scale = fit_into(sk, cell, rotate, size)
         strokes += placed.strokes
         scales.append(scale)
     meta = {"sketches": len(sketches), "paper": sheet.name}

@@ -28,6 +28,7 @@ class JobOptions:
     grid: str | tuple[int, int] | None = None  # None: the smallest square-ish grid
     gap: float = 5.0
     rotate: float = 0.0
+    size: float | None = None  # longer side of each sketch in mm; None: fill the cell
     offset: tuple[float, float] = (0.0, 0.0)
     clip: bool = False
     merge_tolerance: float = 0.5  # 0: do not merge
@@ -147,6 +148,7 @@ def plan_job(sketches: Sequence[Sketch], profile: Profile, options: JobOptions |
         grid=opts.grid,
         gap=opts.gap,
         rotate=opts.rotate,
+        size=opts.size,
         bed=profile.bed,
         offset=opts.offset,
         clip=opts.clip,
