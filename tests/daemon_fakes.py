@@ -27,6 +27,7 @@ class FakePlotter:
         self.cond = threading.Condition()
         self.released = False
         self.connects = 0
+        self.killed = False
         self.pen_ups = 0
 
     def release(self) -> None:
@@ -48,6 +49,7 @@ class FakeLink:
         p = self.p
         self.cancelled = False  # a cancel ends one stream, like Streamer.cancel
         for i in range(job.resume_from, len(lines)):
+            on_ack(i)  # a killed daemon stops here (the worker's callback raises), before the machine runs i
             if p.unplug_at.get(job.id) == i:
                 del p.unplug_at[job.id]
                 p.plugged = False
@@ -59,7 +61,8 @@ class FakeLink:
                 del p.block_at[job.id]
                 p.reached.set()
                 with p.cond:
-                    p.cond.wait_for(lambda: (p.released and not self.held) or self.cancelled)
+                    p.cond.wait_for(lambda: (p.released and not self.held) or self.cancelled or p.killed)
+                on_ack(i)
             if self.cancelled:
                 raise Cancelled("cancelled")
             p.ran.append((job.id, lines[i]))

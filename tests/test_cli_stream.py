@@ -74,3 +74,55 @@ def test_devices_lists_ports_and_the_simulator_hint() -> None:
     result = CliRunner().invoke(main, ["devices"])
     assert result.exit_code == 0, result.output
     assert "grblsim://" in result.output and "plotter sim --pty" in result.output
+
+
+@needs_sim
+def test_stream_to_the_simulator_prints_a_summary(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://?latency_ms=2", "--check",
+                                       "--profile", "grbl-servo"])
+    assert result.exit_code == 0, result.output
+    assert "check: GRBL accepted every line" in result.output
+    assert "done: 11 lines, 0 errors, machine time" in result.output  # 12 lines, the blank-free program
+    state = Journal(JsonLinesSink(tmp_path / "job.gcode.journal")).state()
+    assert state.status == "done" and state.acked == len(PROGRAM)
+
+
+@needs_sim
+def test_check_failure_streams_nothing(tmp_path: Path) -> None:
+    job = _write(tmp_path, ["G21", "G1 X5 Y5", "M2"])  # no feed rate
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://", "--check", "-q"])
+    assert "line 2: 'G1 X5 Y5': error:22 Undefined feed rate" in _one_line_error(result)
+    assert not (tmp_path / "job.gcode.journal").exists()
+
+
+@needs_sim
+def test_alarm_locked_machine_needs_unlock(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://?homing=1", "-q"])
+    assert "--unlock" in _one_line_error(result)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://?homing=1", "-q", "--unlock"])
+    assert result.exit_code == 0 and "[unlocked with $X]" in result.output
+
+
+@needs_sim
+def test_reset_mid_job_then_resume_from_the_journal(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    journal = tmp_path / "run.journal"
+    args = ["stream", str(job), "--journal", str(journal), "-q", "--profile", "grbl-servo"]
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://?fault=reset@line:10"])
+    error = _one_line_error(result)
+    assert "reset mid-job" in error and f"--resume {journal}" in error
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://", "--resume", str(journal), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "resuming at line" in result.output and "done:" in result.output
+    assert Journal(JsonLinesSink(journal)).state().status == "done"
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://", "--resume", str(journal), "--yes"])
+    assert result.exit_code == 0 and "complete; nothing to do" in result.output
+
+
+@needs_sim
+def test_send_response_mode(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://", "--mode", "send-response"])
+    assert result.exit_code == 0 and "done: 11 lines" in result.output

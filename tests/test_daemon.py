@@ -125,6 +125,11 @@ def test_kill_then_restart_marks_running_job_interrupted(tmp_path, plotters) -> 
     svc = service(tmp_path, plotters)
     job = svc.submit("gcode", {}, gcode=program(4))["id"]
     assert plotters["p1"].reached.wait(10)
+    for worker in svc.workers.values():
+        worker.kill(timeout=0)  # the process is dead from here on
+    with plotters["p1"].cond:
+        plotters["p1"].killed = True  # wake the blocked fake stream so the thread can end
+        plotters["p1"].cond.notify_all()
     svc.kill()
     assert svc.store.get(job).state == "running"  # nobody cleaned up
     assert plotters["p1"].pen_ups == 0

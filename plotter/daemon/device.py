@@ -38,34 +38,51 @@ def pen_commands(profile_name: str) -> tuple[str, ...]:
 class GrblLink:
     """A connected GRBL for one worker; `stream` runs on the worker thread, the rest on any thread."""
 
-    def __init__(self, port: Any, store: JobStore, pen_up: tuple[str, ...], owns_port: bool = True) -> None:
+    def __init__(
+        self, port: Any, store: JobStore, profile: str = "grbl-servo", owns_port: bool = True
+    ) -> None:
+        from plotter.daemon.resume import pen_spec
         from plotter.grbl.streamer import Streamer
 
         self.port = port
         self.store = store
-        self.streamer = Streamer(port, pen_up=pen_up)
+        self.pen = pen_spec(profile)
+        self.streamer = Streamer(port, pen_up=pen_commands(profile))
         self._owns_port = owns_port
         self.info = self.streamer.connect(unlock=True)
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
-        from plotter.grbl.journal import Journal, PenCommands, load_state, resume_plan
+        from plotter.grbl.journal import Journal
 
         sink = self.store.journal_sink(job.id)
-        start, preamble = 0, ()
         records = sink.records()
-        if records and job.resume_from > 0:
-            point = load_state(records).failure_point
-            pens = PenCommands(up=tuple(_clean(x) for x in self.streamer.pen_up))
-            plan = resume_plan(lines, point, pens)
-            start, preamble = plan.start_index, plan.preamble
-            log.info("job %d: resuming at line %d (journal: %d done)", job.id, start + 1, point)
-        elif records:
-            self.store.journal_clear(job.id)
+        start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         result = self.streamer.stream(
             lines, start, preamble=preamble, journal=Journal(sink), on_progress=lambda p: on_ack(p.acked)
         )
         if result.status == "cancelled":
             raise Cancelled(result.detail or "cancelled")
+
+    def _resume_point(self, job: Job, lines: list[str], records: list[dict]) -> tuple[int, tuple[str, ...]]:
+        """Exactly where the machine stopped if it kept its position, else the journal's last pen-up."""
+        from plotter.daemon.resume import exact_resume
+        from plotter.grbl.journal import PenCommands, load_state, resume_plan
+
+        state = load_state(records)
+        if state.status not in ("alarm", "reset", "error", "lost", "cancelled"):
+            link = self.streamer.link
+            link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
+            st = link.status()
+            pos = st.work_position() if st is not None and st.state == "Idle" else None
+            exact = exact_resume(lines, pos, state.synced, self.pen) if pos is not None else None
+            if exact is not None:
+                log.info(
+                    "job %d: machine stopped after line %d; continuing there", job.id, exact.stopped_after + 1
+                )
+                return exact.start, exact.preamble
+        plan = resume_plan(lines, state.failure_point, PenCommands(up=self.pen.up, down=self.pen.down))
+        log.info("job %d: resuming from the pen-up before line %d", job.id, plan.start_index + 1)
+        return plan.start_index, plan.preamble
 
     def pause(self) -> None:
         self.streamer.pause()
@@ -109,19 +126,13 @@ def _buffer(status: Any) -> dict | None:
     return {"planner_free": status.planner_free, "rx_free": status.rx_free}
 
 
-def _clean(line: str) -> str:
-    from plotter.grbl.flow import clean_line
-
-    return clean_line(line)
-
-
 def connect_factory(store: JobStore) -> Callable[[DeviceConfig], GrblLink]:
     """What the service hands its workers: open the device's port and wake GRBL."""
 
     def connect(device: DeviceConfig) -> GrblLink:
         port = open_port(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, pen_commands(device.profile))
+            return GrblLink(port, store, device.profile)
         except BaseException:
             try:
                 port.close()

@@ -222,13 +222,15 @@ class Service:
         job = self.store.get(id)
         if job.state == "paused" and job.pause_reason == "user" and job.started is None:
             return self.store.transition(id, "queued", "released").to_dict()
-        point = _failure_point(self.store, job) if from_journal else 0
-        if point == 0:
-            self.store.journal_clear(id)
-            fields: dict[str, Any] = {"resume_from": 0, "acked": 0, "assigned": None}
+        has_journal = from_journal and bool(self.store.journal_records(id))
+        if has_journal:  # pinned to the plotter that holds the half-drawn page
+            point = _failure_point(self.store, job)
+            fields: dict[str, Any] = {"resume_from": point}
+            note = f"resume from the journal (line {point + 1})"
         else:
-            fields = {"resume_from": point}
-        note = f"resume from line {point + 1}" if point else "retry from the top"
+            self.store.journal_clear(id)
+            fields = {"resume_from": 0, "acked": 0, "assigned": None}
+            note = "retry from the top"
         return self.store.transition(id, "queued", note, **fields).to_dict()
 
     def devices(self) -> list[dict]:

@@ -108,17 +108,14 @@ class DeviceWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def kill(self) -> None:
-        """Tests only: behave like SIGKILL (no store writes, no pen-up, nothing closed)."""
+    def kill(self, timeout: float = 30.0) -> None:
+        """Tests only: behave like SIGKILL. Nothing is sent to the machine, nothing more written to the
+        store; the thread ends at its next acknowledgement and abandons the port where it stands."""
         self._killed.set()
         self._stop.set()
         self.store.wake()
-        with self._lock:
-            link = self._link
-        if link is not None and self._job_id is not None:
-            link.cancel()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(timeout)
 
     @property
     def alive(self) -> bool:
