@@ -320,6 +320,18 @@ class SimulatedGrbl(SystemMixin, ReportMixin):
                 for fault in self.faults.due(self.now):
                     self._fault(fault, None)
 
+    def drain(self, limit: float = 1e9) -> None:
+        """Run until nothing is left to happen by itself (planner done, no bytes in flight, no homing)."""
+        while self.now < limit and not self.vanished:
+            ttn = self.queue.time_to_next_completion()
+            t_motion = self._motion_time + ttn / self._rate() if ttn < INF else INF
+            t_in = self._incoming[0][0] if self._incoming else INF
+            t_home = self.homing_until if self.homing_until is not None else INF
+            t_next = min(t_motion, t_in, t_home)
+            if t_next == INF:
+                return
+            self.advance_to(max(t_next, self.now))
+
     def _deliver(self, limit: float, stop_on_output: bool) -> None:
         """Hand arriving bytes to the firmware until one of them changes the motion (or `limit`)."""
         self._dirty = False

@@ -240,5 +240,3 @@ def _copy_gc(gc: GcState) -> GcState:
 
 def _fmt(values: list[float]) -> str:
     return ",".join(f"{v + 0.0:.3f}" for v in values)
-
-

@@ -54,7 +54,7 @@ class PenTrace:
     last_ok: float | None = None
     rx_overflow_bytes: int = 0
     bed: tuple[float, float] = (300.0, 200.0)
-    program: list[tuple] = field(default_factory=list)  # what entered the planner: ("line", ...), ("dwell", s)
+    program: list[tuple] = field(default_factory=list)  # what entered the planner, in order
     kinematics: Kinematics | None = None
     blocks: int = 15
     _since: dict[str, float | None] = field(default_factory=lambda: {"dry": None, "empty": None})

@@ -1,0 +1,100 @@
+"""Dry run: stream a G-code program into a simulated machine in virtual time and report what it did.
+
+The feeder is deliberately the textbook one (GRBL's character counting, send-response around `$` writes), so
+the numbers describe the machine and the program, not a clever sender. The real streamer lives in
+`plotter.grbl` and is tested against the same simulator.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from plotter.errors import GrblError
+from plotter.grbl.protocol_grblsim import Serial, SimOptions
+from plotter.grbl.sim.trace import PenTrace
+
+
+@dataclass
+class DryRun:
+    """Outcome of `dry_run`: the trace, every response line, and the first failure if any."""
+
+    trace: PenTrace
+    responses: list[str] = field(default_factory=list)
+    failure: str | None = None
+    sim_time_s: float = 0.0
+
+
+def _clean(line: str) -> str:
+    return line.split(";", 1)[0].strip()
+
+
+def dry_run(lines: Iterable[str], options: SimOptions | None = None,
+            progress: Callable[[int], None] | None = None) -> DryRun:  # fmt: skip
+    """Feed `lines` with character counting; stop sending at the first error/alarm (sent lines still run)."""
+    options = options or SimOptions(latency_ms=0.0)
+    port = Serial(None, timeout=60.0)
+    port._options = options
+    port.port = "grblsim://"
+    port.open()
+    machine = port.machine
+    rx = options.rx - 1
+    program = [(n, _clean(raw)) for n, raw in enumerate(lines, start=1)]
+    program = [(n, text) for n, text in program if text]
+    result = DryRun(machine.trace)
+    inflight: deque[tuple[int, int, str]] = deque()  # (line number, bytes, text)
+    i = 0
+    while i < len(program) or inflight:
+        while i < len(program) and result.failure is None:
+            n, text = program[i]
+            size = len(text) + 1
+            eeprom = text.startswith("$") and "=" in text
+            if inflight and (eeprom or sum(s for _, s, _ in inflight) + size > rx):
+                break
+            port.write((text + "\n").encode("ascii", "replace"))
+            inflight.append((n, size, text))
+            i += 1
+            if eeprom:
+                break
+        if not inflight:
+            break
+        reply = port.readline().decode("ascii", "replace").strip()
+        if not reply:
+            if machine.vanished or machine.critical:
+                result.failure = result.failure or "the machine stopped answering"
+                break
+            continue
+        result.responses.append(reply)
+        if reply == "ok" or reply.startswith("error:"):
+            n, _, text = inflight.popleft()
+            if progress is not None:
+                progress(1)
+            if reply.startswith("error:") and result.failure is None:
+                result.failure = f"line {n} ({text}): {_describe(reply)}"
+        elif reply.startswith("ALARM:"):
+            result.failure = (
+                result.failure or f"{_describe(reply)} (near line {inflight[0][0] if inflight else n})"
+            )
+            break
+    machine.drain()
+    result.sim_time_s = machine.now
+    return result
+
+
+def _describe(reply: str) -> str:
+    try:
+        from plotter.grbl.codes import describe_alarm, describe_error
+    except ImportError:  # the code tables are another module's; the bare code still says what happened
+        return reply
+    kind, _, number = reply.partition(":")
+    try:
+        code = int(number)
+    except ValueError:
+        return reply
+    return describe_error(code) if kind == "error" else describe_alarm(code)
+
+
+def raise_on_failure(run: DryRun) -> None:
+    if run.failure:
+        raise GrblError(run.failure)
