@@ -13,7 +13,7 @@ class Console:
     """Send one line, collect every response line up to its ok/error (what a terminal user sees)."""
 
     def __init__(self, **options: object) -> None:
-        self.port = Serial.simulated(timeout=5.0, latency_ms=0.0, **options)
+        self.port = Serial.simulated(timeout=30.0, latency_ms=0.0, **options)
         self.machine = self.port.machine
         self.startup = self.until(lambda r: r == BANNER)
 
