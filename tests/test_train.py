@@ -58,7 +58,7 @@ def test_train_cli_writes_checkpoints_curve_and_resumes(tmp_path):
     r = CliRunner().invoke(main, [*args, "--steps", "8"])
     assert r.exit_code == 0, r.output
     assert "step 8/8" in r.output and "valid @ 8" in r.output
-    for name in ("best.pt", "last.pt", "resume.pt", "loss.png", "history.json"):
+    for name in ("best.pt", "last.pt", "resume.pt", "loss.png", "history.json", "samples.png"):
         assert (out / name).is_file(), name
     m = load_model(out / "best.pt")
     assert m.classes == ["cat"] and m.scale > 1 and m.config.dec_hidden == 16

@@ -8,6 +8,7 @@ a command runs, so `plotter --help` stays fast.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
     from plotter.training.data import BucketBatcher, StrokeDataset, compute_scale, load_splits
     from plotter.training.loop import TrainConfig, fit
 
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks and renders
     device = opts["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -123,10 +125,11 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
     model = build(data)
     model.scale, model.classes = scale, classes
     n_params = sum(p.numel() for p in model.parameters())
-    click.echo(
-        f"{kind}: {n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(valid_ds)} valid sketches, "
-        f"scale {scale:.3f}, device {device}, {torch.get_num_threads()} threads -> {out}"
-    )
+    if is_main:
+        click.echo(
+            f"{kind}: {n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(valid_ds)} valid, "
+            f"scale {scale:.3f}, device {device}, {torch.get_num_threads()} threads -> {out}"
+        )
     meta = {
         **data.provenance,
         "credit": "Quick, Draw! dataset, Google, CC BY 4.0",
@@ -140,12 +143,26 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
         cfg,
         meta=meta,
         resume=opts["resume"],
-        echo=click.echo,
+        echo=click.echo if is_main else (lambda _msg: None),
     )
+    if not is_main:
+        return
+    grid = _sample_grid(result.out / "best.pt", result.out / "samples.png")
+    click.echo(f"samples: {grid}; loss curve: {result.out / 'loss.png'}")
     click.echo(
         f"stopped ({result.stopped}) at step {result.steps} after {result.minutes:.1f} min; best valid "
         f"{result.best_val:.4f} at step {result.best_step}: {result.out / 'best.pt'}"
     )
+
+
+def _sample_grid(checkpoint: Path, png: Path, n: int = 25, temperature: float = 0.4) -> Path:
+    """A 5x5 grid of samples from the best checkpoint: the first thing to look at after a run."""
+    from plotter.models.checkpoint import load_model
+    from plotter.sketch.render import render_png
+
+    model = load_model(checkpoint)
+    sketches = model.generate(n, temperature=temperature, seed=0)
+    return render_png(sketches, png, cols=5, cell=160)
 
 
 @train.command("sketch-rnn")

@@ -188,7 +188,9 @@ def fit(
                 eta = (cfg.steps - step) / max(rate, 1e-9) / 60.0
                 budget = f" budget {minutes():.1f}/{cfg.max_minutes:g} min" if cfg.max_minutes else ""
                 echo(f"step {step}/{cfg.steps} {_fmt(row)} | {rate:.2f} it/s ETA {eta:.1f} min{budget}")
-        out_of_time = cfg.max_minutes is not None and minutes() >= cfg.max_minutes
+        out_of_time = False
+        if cfg.max_minutes is not None and step % cfg.log_every == 0:  # checked in step on every rank
+            out_of_time = ddp.any_true(minutes() >= cfg.max_minutes, info, device)
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             val = evaluate_loss(model, valid_batches, step, device)
             score = ddp.all_reduce_mean(val.get("val_loss", val["loss"]), info, device)
