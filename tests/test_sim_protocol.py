@@ -1,4 +1,4 @@
-"""The simulated GRBL answers like GRBL 1.1h: `$` commands, settings, error codes, line rules (virtual time)."""
+"""The simulated GRBL answers like GRBL 1.1h: `$` commands, settings, error codes, line rules."""
 
 from __future__ import annotations
 
