@@ -20,7 +20,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from plotter.models.checkpoint import register_model
-from plotter.models.mdn import MDNHead, mdn_loss, sample_mdn
+from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, sample_mdn
 from plotter.models.sampling import (
     check_temperature,
     class_index,
@@ -100,20 +100,28 @@ class SketchRNN(nn.Module):
         """Loss parts for a batch (forward carries the loss so DDP syncs gradients)."""
         return self.compute_loss(batch, step)
 
-    def compute_loss(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
-        c = self.config
+    def posterior(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | sketch): mean and log-variance (B, Z) from the encoder."""
+        return self._encode(batch.y, batch.lengths)
+
+    def mdn_params(self, batch: Batch, z: torch.Tensor | None = None) -> MDNParams:
+        """Teacher-forced mixture parameters for every target row (B, T+1, ...); z None if unconditional."""
         b, t1, _ = batch.x.shape  # (B, T+1, 5)
         dev = batch.x.device
-        z = None
-        kl = torch.zeros((), device=dev)
-        if c.conditional:
-            mu, logvar = self._encode(batch.y, batch.lengths)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # (B, Z) reparameterised
-            kl = -0.5 * torch.mean(1.0 + logvar - mu**2 - torch.exp(logvar))
         extra = self._extra(z, batch.class_ids, b, dev)  # (B, E)
         inp = torch.cat([batch.x, extra.unsqueeze(1).expand(b, t1, extra.shape[-1])], dim=-1)  # (B, T+1, 5+E)
         out, _ = self.decoder(inp, self._h0(z, b, dev))  # (B, T+1, Hd)
-        parts = mdn_loss(self.head(self.drop(out)), batch.y, batch.mask)
+        return self.head(self.drop(out))
+
+    def compute_loss(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
+        c = self.config
+        z = None
+        kl = torch.zeros((), device=batch.x.device)
+        if c.conditional:
+            mu, logvar = self.posterior(batch)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # (B, Z) reparameterised
+            kl = -0.5 * torch.mean(1.0 + logvar - mu**2 - torch.exp(logvar))
+        parts = mdn_loss(self.mdn_params(batch, z), batch.y, batch.mask)
         kl_cost = torch.clamp(kl, min=c.kl_tolerance) if c.conditional else kl
         w = self.kl_weight(step)
         parts.update(
