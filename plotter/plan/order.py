@@ -61,35 +61,39 @@ def greedy_order(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-neighbour walk over stroke ends; returns (stroke order, reversed flags).
 
-    The KD-tree cannot delete points, so used ends are skipped by asking for more neighbours, and the tree
-    is rebuilt over the remaining ends whenever half of its points are used: O(n log n) overall.
+    Each step takes the first free entry of the current end's precomputed nearest-ends list (one batched
+    KD-tree query); only when all of those are used does it ask the tree again, skipping used ends, with
+    the tree rebuilt over the remaining ends whenever half of its points are used.
     """
     n = len(S)
     pts = np.concatenate([S, E]) if reverse else S  # point i is an end of stroke i % n
     free = np.ones(n, dtype=bool)
     seq = np.empty(n, dtype=np.int64)
     rev = np.zeros(n, dtype=bool)
-    ids = np.arange(len(pts))
-    tree, live = cKDTree(pts), len(pts)
+    tree = cKDTree(pts)
+    kk = min(16, len(pts))
+    exits = np.concatenate([E, S]) if reverse else E  # where the pen is after stroke t (+ n: reversed)
+    near = np.asarray(tree.query(exits, k=kk)[1]).reshape(len(exits), kk).tolist()
+    row = np.atleast_1d(tree.query(np.asarray(start, dtype=np.float64), k=kk)[1]).tolist()
+    ids, live = np.arange(len(pts)), len(pts)
     here = np.asarray(start, dtype=np.float64)
     for step in range(n):
-        k = 8
-        while True:
+        p = next((q for q in row if free[q % n]), None)
+        k = 4 * kk
+        while p is None:  # every listed end is used: ask the tree of remaining ends
+            if live * 2 < len(ids):
+                ids = ids[free[ids % n]]
+                tree = cKDTree(pts[ids])
             kq = min(k, len(ids))
-            _, hit = tree.query(here, k=kq)
-            hit = ids[np.atleast_1d(hit)]
+            hit = ids[np.atleast_1d(tree.query(here, k=kq)[1])]
             ok = hit[free[hit % n]]
-            if len(ok) or kq == len(ids):
-                break
+            p = int(ok[0]) if len(ok) else None
             k *= 4
-        p = int(ok[0])
         t = p % n
         seq[step], rev[step], free[t] = t, p >= n, False
-        here = S[t] if rev[step] else E[t]
         live -= 2 if reverse else 1
-        if live * 2 < len(ids) and live > 0:
-            ids = ids[free[ids % n]]
-            tree = cKDTree(pts[ids])
+        here = S[t] if rev[step] else E[t]
+        row = near[t + n if rev[step] else t]
     return seq, rev
 
 

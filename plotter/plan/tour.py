@@ -27,16 +27,26 @@ def _dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def neighbour_table(S: np.ndarray, E: np.ndarray, start: np.ndarray, k: int) -> np.ndarray:
-    """(n + 1, 2k') strokes near each stroke (row n: near the start), from both of its ends."""
+    """(n + 1, k) distinct strokes nearest to each stroke's ends (row n: nearest to the start point).
+
+    Both ends' nearest-end lists are merged nearest-first, the stroke itself and repeats dropped, so each
+    candidate costs one evaluation.
+    """
     n = len(S)
     ends = np.concatenate([S, E])  # end i belongs to stroke i % n
-    kk = min(k + 1, len(ends))
-    tree = cKDTree(ends)
-    _, idx = tree.query(np.vstack([ends, start[None, :]]), k=kk)
-    idx = np.asarray(idx).reshape(-1, kk) % n
-    table = np.concatenate([idx[:n], idx[n : 2 * n]], axis=1)
-    start_row = np.concatenate([idx[2 * n], idx[2 * n]])
-    return np.vstack([table, start_row])
+    kk = min(k + 2, len(ends))
+    dist, idx = cKDTree(ends).query(np.vstack([ends, start[None, :]]), k=kk)
+    dist, idx = np.asarray(dist).reshape(-1, kk), np.asarray(idx).reshape(-1, kk) % n
+    width = max(1, min(k, n - 1))
+    both_d = np.concatenate([dist[:n], dist[n : 2 * n]], axis=1)
+    both_i = np.concatenate([idx[:n], idx[n : 2 * n]], axis=1)
+    order = np.argsort(both_d, axis=1, kind="stable")
+    rows = np.take_along_axis(both_i, order, axis=1).tolist()
+    table = np.empty((n + 1, width), dtype=np.int64)
+    for t, row in enumerate(rows + [idx[2 * n].tolist()]):
+        near = [c for c in dict.fromkeys(row) if c != t] or [t]
+        table[t] = (near * width)[:width] if len(near) < width else near[:width]
+    return table
 
 
 class Tour:
@@ -49,7 +59,7 @@ class Tour:
         start: np.ndarray,
         seq: np.ndarray,
         rev: np.ndarray,
-        k: int = 6,
+        k: int = 10,
         flip: bool = True,
     ) -> None:
         self.S, self.E, self.n, self.flip_ok = S, E, len(S), flip
@@ -58,6 +68,7 @@ class Tour:
         self.start = np.asarray(start, dtype=np.float64)
         self.nbr = neighbour_table(S, E, self.start, k)
         self._rebuild()
+        self.dirty = np.ones(self.n + 1, dtype=bool)  # nodes whose moves need (re-)evaluation
 
     def _rebuild(self) -> None:
         st, rv = self.node[1:], self.rev[1:]
@@ -80,12 +91,13 @@ class Tour:
         return self.node[1:].copy(), self.rev[1:].copy()
 
     # ------------------------------------------------------------------ move evaluation (all at once)
-    def _two_opt_moves(self) -> tuple[np.ndarray, ...]:
+    def _two_opt_moves(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """Deltas of 2-opt moves (lo, hi): reverse nodes lo+1..hi, new edges B[lo]-B[hi], A[lo+1]-A[hi+1]."""
         n = self.n
-        i = np.arange(n)[:, None]
-        near_i, near_next = self.pos[self.nbr[self.sid[:-1]]], self.pos[self.nbr[self.sid[1:]]] - 1
-        j = np.concatenate([near_i, near_next, np.full((n, 1), n)], axis=1)
+        rows = rows[rows < n]
+        i = rows[:, None]
+        near_i, near_next = self.pos[self.nbr[self.sid[rows]]], self.pos[self.nbr[self.sid[rows + 1]]] - 1
+        j = np.concatenate([near_i, near_next, np.full((len(rows), 1), n)], axis=1)
         lo, hi = np.minimum(i, j), np.maximum(i, j)
         inner = hi < n
         hi1 = np.minimum(hi + 1, n)
@@ -99,10 +111,10 @@ class Tour:
         r, c = np.nonzero(delta < -_GAIN)
         return delta[r, c], lo[r, c], hi[r, c]
 
-    def _or_opt_moves(self, length: int) -> tuple[np.ndarray, ...]:
+    def _or_opt_moves(self, length: int, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """Deltas of moving nodes s..s+length-1 to after node p, forwards or reversed (flip flag)."""
         n = self.n
-        s = np.arange(1, n - length + 2)
+        s = rows[(rows >= 1) & (rows <= n - length + 1)]
         hi = s + length - 1
         hi1 = np.minimum(hi + 1, n)
         gain = self.e[s - 1] + np.where(hi < n, self.e_ext[hi] - _dist(self.B[s - 1], self.A[hi1]), 0.0)
@@ -142,31 +154,51 @@ class Tour:
             self.rev[at] = ~self.rev[at]
 
     def step(self) -> bool:
-        """One round: evaluate every candidate move, apply the best disjoint improving ones."""
-        moves = []  # (delta, lo_node, hi_node, kind, args)
+        """One round: evaluate the candidate moves of dirty nodes, apply the best disjoint improving ones.
+
+        A node is dirty when the tour changed near it since it was last evaluated (don't-look bits): a
+        clean node's moves were not improving last round, and nothing they depend on has moved.
+        """
+        rows = np.flatnonzero(self.dirty)
+        self.dirty[:] = False
+        parts = []  # columns: delta, interval lo, interval hi, kind, x, y, z, flip
         if self.flip_ok:
-            d, lo, hi = self._two_opt_moves()
-            moves += [(d[g], lo[g], hi[g] + 1, 0, (lo[g] + 1, hi[g])) for g in range(len(d))]
-        for length in range(1, MAX_SEGMENT + 1):
-            if length > self.n:
-                break
-            d, s, h, p, f = self._or_opt_moves(length)
-            lo, hi = np.minimum(s - 1, p), np.maximum(h + 1, p + 1)
-            moves += [(d[g], lo[g], hi[g], 1, (s[g], h[g], p[g], f[g])) for g in range(len(d))]
-        if not moves:
+            d, lo, hi = self._two_opt_moves(rows)
+            zero = np.zeros(len(d), dtype=np.int64)
+            parts.append((d, lo, hi + 1, zero, lo + 1, hi, zero, zero))
+        for length in range(1, min(MAX_SEGMENT, self.n) + 1):
+            d, s, h, p, f = self._or_opt_moves(length, rows)
+            parts.append((d, np.minimum(s - 1, p), np.maximum(h + 1, p + 1), np.ones_like(s), s, h, p, f))
+        cols = [np.concatenate(c) for c in zip(*parts)] if parts else []
+        if not cols or len(cols[0]) == 0:
             return False
-        moves.sort(key=lambda m: (m[0], m[1], m[2], m[3]))
-        busy = np.zeros(self.n + 2, dtype=bool)
-        for _, a, b, kind, args in moves:
-            if busy[a : b + 1].any():
+        order = np.lexsort(cols[::-1][:-1] + [cols[0]])  # best delta first, ties broken by the move itself
+        busy = bytearray(self.n + 2)
+        clashed = []
+        for _, a, b, kind, x, y, z, f in zip(*(c[order].tolist() for c in cols)):
+            if busy.find(1, a, b + 1) >= 0:  # clashes with a better move: look again next round
+                clashed += (a, x, y)
                 continue
-            busy[a : b + 1] = True
+            busy[a : b + 1] = b"\x01" * (b + 1 - a)
             if kind == 0:
-                self._reverse(int(args[0]), int(args[1]))
+                self._reverse(x, y)
             else:
-                self._move(int(args[0]), int(args[1]), int(args[2]), bool(args[3]))
+                self._move(x, y, z, bool(f))
+        self.dirty[clashed] = True
         self._rebuild()
+        self._touch(np.frombuffer(bytes(busy), dtype=np.uint8).astype(bool))
         return True
+
+    def _touch(self, changed: np.ndarray) -> None:
+        """Mark dirty the changed nodes, their tour neighbours, and nodes whose near strokes changed."""
+        ch = np.flatnonzero(changed[: self.n + 1])
+        if len(ch) == 0:
+            return
+        lo, hi = np.maximum(ch - 1, 0), np.minimum(ch + 1, self.n)
+        self.dirty[lo] = self.dirty[ch] = self.dirty[hi] = True
+        moved = np.zeros(self.n + 1, dtype=bool)
+        moved[self.sid[ch]] = True
+        self.dirty[self.pos[np.flatnonzero(moved[self.nbr].any(axis=1))]] = True
 
     def improve(self, deadline: float) -> bool:
         """Rounds until none improves (True) or the wall clock passes `deadline` (False).
@@ -176,4 +208,37 @@ class Tour:
         while self.step():
             if time.perf_counter() > deadline:
                 return False
+        return True
+
+    def perturb(self, kicks: int, deadline: float, seed: int = 0) -> bool:
+        """Iterated local search: swap two short adjacent stretches, re-optimise locally, keep if shorter.
+
+        `kicks` is fixed (not "until the budget"), and the generator is seeded, so the result is the same
+        on every machine unless the deadline cuts it short (then False).
+        """
+        rng = np.random.default_rng(seed)
+        best = self.cost()
+        for _ in range(kicks):
+            if self.n < 8:
+                return True
+            if time.perf_counter() > deadline:
+                return False
+            node, rev = self.node.copy(), self.rev.copy()
+            l1, l2 = (int(v) for v in rng.integers(1, min(30, self.n // 3) + 1, size=2))
+            p = int(rng.integers(1, self.n - l1 - l2 + 2))
+            idx = np.arange(self.n + 1)
+            order = np.concatenate([idx[:p], idx[p + l1 : p + l1 + l2], idx[p : p + l1], idx[p + l1 + l2 :]])
+            self.node, self.rev = self.node[order], self.rev[order]
+            changed = np.zeros(self.n + 2, dtype=bool)
+            changed[p - 1 : p + l1 + l2 + 1] = True
+            self._rebuild()
+            self._touch(changed)
+            self.improve(deadline)
+            cost = self.cost()
+            if cost < best - _GAIN:
+                best = cost
+            else:
+                self.node, self.rev = node, rev
+                self._rebuild()
+            self.dirty[:] = False
         return True
