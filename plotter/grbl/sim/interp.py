@@ -6,14 +6,16 @@ Split from `gcode.py` (word scanning) to keep both readable; `interpret` is the 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from plotter.grbl.sim import status as st
 from plotter.grbl.sim.gcode import (
     AXES,
     MAX_LINE_NUMBER,
     MM_PER_INCH,
+    Block,
     GcState,
+    Modal,
     Op,
     Tables,
     collect,
@@ -26,15 +28,67 @@ _PLANES = {"G17": (0, 1, 2), "G18": (2, 0, 1), "G19": (1, 2, 0)}
 _ARC_OFFSETS = "IJK"
 
 
+@dataclass
+class _Block:
+    """One line between gcode.c's error-check step and its execution step."""
+
+    words: Block
+    gc: GcState
+    modal: Modal
+    axis: dict[int, float]
+    scale: float
+    feed: float
+    speed: float
+    target: list[float]
+    g92: list[float]
+    tlo_z: float
+    used: set[str] = field(default_factory=lambda: {"N", "F", "S", "T"})
+    end: list[float] | None = None  # parser position after the block, when it moves
+
+    @property
+    def non_modal(self) -> str:
+        return self.words.g.get("non_modal", "")
+
+    @property
+    def moving(self) -> bool:
+        return self.words.axis_command == "motion"
+
+
 def interpret(line: str, gc: GcState, tables: Tables, laser: bool = False, arc_tolerance: float = 0.002,
               tlo: list[float] | None = None) -> tuple[list[Op], int]:  # fmt: skip
     """Check and commit one block; return (ops, N line number). Raises GrblStatus with GRBL's error code."""
-    b = collect(split_words(line))
+    blk = _check(collect(split_words(line)), gc, tables, (tlo or [0.0])[0])
+    eeprom = _g10(blk, tables) if blk.non_modal == "G10" else []
+    arc_ops: list[Op] = []
+    if blk.moving and blk.axis and blk.modal.motion in ("G2", "G3"):
+        arc_ops = _arc(blk, arc_tolerance)
+    if blk.words.axis_command in ("motion", "non_modal", "tlo"):
+        blk.used |= set(AXES)
+    if any(letter not in blk.used for letter in blk.words.values):
+        raise GrblStatus(st.UNUSED_WORDS)
+    # everything is checked: from here on the block runs (gcode.c step 4)
+    ops, block_s = _spindle_ops(blk, laser)
+    if "coolant" in blk.words.m and blk.words.m["coolant"] != gc.modal.coolant:
+        ops.append(Op("sync"))
+    if blk.non_modal == "G4":
+        ops.append(Op("dwell", value=blk.words.values["P"]))
+    ops += eeprom
+    ops += _motion_ops(blk, tables, arc_ops, block_s)
+    flow = blk.words.m.get("flow", "")
+    if flow == "M1":
+        flow = ""  # optional stop: GRBL ignores it
+    if flow:
+        ops.append(Op("flow", text=flow))
+    _commit(blk, flow, tlo)
+    return ops, int(blk.words.values.get("N", 0))
+
+
+def _check(b: Block, gc: GcState, tables: Tables, tlo_z: float) -> _Block:
+    """gcode.c step 3: the error checks that need the modal state, and the block's target."""
     v = b.values
     axis = {AXES.index(a): v[a] for a in AXES if a in v}
     if axis and not b.axis_command:
         b.axis_command = "motion"
-    n = int(v.get("N", 0))
     if "N" in v and v["N"] > MAX_LINE_NUMBER:
         raise GrblStatus(st.INVALID_LINE_NUMBER)
     modal = replace(gc.modal)
@@ -43,115 +97,102 @@ def interpret(line: str, gc: GcState, tables: Tables, laser: bool = False, arc_t
             setattr(modal, group, b.g[group])
     if "coord" in b.g:
         modal.coord = int(b.g["coord"][1:]) - 54
-    inch = modal.units == "G20"
-    scale = MM_PER_INCH if inch else 1.0
-    used = {"N", "F", "S", "T"}
-    non_modal = b.g.get("non_modal", "")
-    motion = modal.motion
-    moving = b.axis_command == "motion"
-    # feed rate (gcode.c step 3, [3. Set feed rate])
+    scale = MM_PER_INCH if modal.units == "G20" else 1.0
+    motion, moving, non_modal = modal.motion, b.axis_command == "motion", b.g.get("non_modal", "")
     if modal.feed_mode == "G93":
         if moving and motion in ("G1", "G2", "G3") and "F" not in v:
             raise GrblStatus(st.UNDEFINED_FEED_RATE)
         feed = v.get("F", 0.0)
     else:
         feed = v["F"] * scale if "F" in v else (gc.feed if gc.modal.feed_mode == "G94" else 0.0)
-    speed = v.get("S", gc.spindle_speed)
+    blk = _Block(b, gc, modal, axis, scale, feed, v.get("S", gc.spindle_speed), list(gc.position),
+                 list(gc.g92), tlo_z)  # fmt: skip
     if non_modal == "G4":
         if "P" not in v:
             raise GrblStatus(st.VALUE_WORD_MISSING)
-        used.add("P")
-    tlo_z = (tlo or [0.0])[0]
+        blk.used.add("P")
     if b.g.get("tlo") == "G43.1":
         if 2 not in axis or len(axis) != 1:
             raise GrblStatus(st.NO_AXIS_WORDS if 2 not in axis else st.AXIS_COMMAND_CONFLICT)
         b.axis_command = "tlo"
-    eeprom: list[Op] = []
-    if non_modal == "G10":
-        eeprom = _g10(v, axis, gc, tables, modal, scale, tlo_z)
-        used |= {"L", "P"}
     wcs = tables.wcs[modal.coord]
-    g92 = list(gc.g92)
     if non_modal == "G92":
         if not axis:
             raise GrblStatus(st.NO_AXIS_WORDS)
         for i, val in axis.items():
-            g92[i] = gc.position[i] - wcs[i] - val * scale - (tlo_z if i == 2 else 0.0)
+            blk.g92[i] = gc.position[i] - wcs[i] - val * scale - (tlo_z if i == 2 else 0.0)
     if non_modal == "G53" and motion not in ("G0", "G1"):
         raise GrblStatus(st.G53_INVALID_MOTION_MODE)
-    target = list(gc.position)
     for i, val in axis.items():
         if non_modal == "G53":
-            target[i] = val * scale
+            blk.target[i] = val * scale
         elif modal.distance == "G91":
-            target[i] = gc.position[i] + val * scale
+            blk.target[i] = gc.position[i] + val * scale
         else:
-            target[i] = val * scale + wcs[i] + g92[i] + (tlo_z if i == 2 else 0.0)
-    ops: list[Op] = []
-    if motion == "G80" and axis and b.axis_command == "motion":
+            blk.target[i] = val * scale + wcs[i] + blk.g92[i] + (tlo_z if i == 2 else 0.0)
+    if motion == "G80" and axis and moving:
         raise GrblStatus(st.AXIS_WORDS_EXIST)
-    if moving and motion not in ("G0", "G80"):
-        if feed == 0.0:
-            raise GrblStatus(st.UNDEFINED_FEED_RATE)
-    arc_ops: list[Op] = []
-    if moving and axis and motion in ("G2", "G3"):
-        arc_ops = _arc(v, axis, gc.position, target, modal, scale, feed, arc_tolerance, used)
-    # --- everything checked: the rest cannot fail except unused words ---
-    if non_modal not in ("G28", "G30", "G92") and not b.axis_command:
-        pass
-    if b.axis_command in ("motion", "non_modal", "tlo"):
-        used |= set(AXES)
-    if any(letter not in used for letter in v):
-        raise GrblStatus(st.UNUSED_WORDS)
-    # laser-mode spindle handling (gcode.c: GC_PARSER_LASER_DISABLE / _ISMOTION)
+    if moving and motion not in ("G0", "G80") and feed == 0.0:
+        raise GrblStatus(st.UNDEFINED_FEED_RATE)
+    return blk
+
+
+def _spindle_ops(blk: _Block, laser: bool) -> tuple[list[Op], float]:
+    """Spindle (pen) syncs and the S each motion block carries (gcode.c's laser-mode flags)."""
+    gc, motion = blk.gc, blk.modal.motion
     laser_disable = laser and motion not in ("G1", "G2", "G3")
-    laser_motion = laser and bool(axis) and moving
-    if (speed != gc.spindle_speed) and gc.modal.spindle != "M5" and not laser_motion:
-        ops.append(Op("spindle", text=gc.modal.spindle, value=0.0 if laser_disable else speed))
-    block_s = 0.0 if laser_disable else speed
-    new_spindle = b.m.get("spindle", gc.modal.spindle)
+    laser_motion = laser and bool(blk.axis) and blk.moving
+    ops = []
+    if blk.speed != gc.spindle_speed and gc.modal.spindle != "M5" and not laser_motion:
+        ops.append(Op("spindle", text=gc.modal.spindle, value=0.0 if laser_disable else blk.speed))
+    block_s = 0.0 if laser_disable else blk.speed
+    new_spindle = blk.words.m.get("spindle", gc.modal.spindle)
     if new_spindle != gc.modal.spindle:
         ops.append(Op("spindle", text=new_spindle, value=block_s))
-    if "coolant" in b.m and b.m["coolant"] != gc.modal.coolant:
-        ops.append(Op("sync"))
-    if non_modal == "G4":
-        ops.append(Op("dwell", value=v["P"]))
-    ops += eeprom
-    position = list(gc.position)
-    if non_modal in ("G28", "G30") and b.axis_command == "non_modal":
-        if axis:
-            ops.append(Op("line", target=tuple(target), rapid=True, value=block_s))
-        position = list(tables.g28 if non_modal == "G28" else tables.g30)
-        ops.append(Op("line", target=tuple(position), rapid=True, value=block_s))
+    return ops, block_s
+
+
+def _motion_ops(blk: _Block, tables: Tables, arc_ops: list[Op], block_s: float) -> list[Op]:
+    """G28/G30 moves, G28.1/G30.1 stores, then the block's own motion."""
+    ops: list[Op] = []
+    non_modal, gc = blk.non_modal, blk.gc
+    if non_modal in ("G28", "G30") and blk.words.axis_command == "non_modal":
+        if blk.axis:
+            ops.append(Op("line", target=tuple(blk.target), rapid=True, value=block_s))
+        home = tuple(tables.g28 if non_modal == "G28" else tables.g30)
+        ops.append(Op("line", target=home, rapid=True, value=block_s))
+        blk.end = list(home)
     elif non_modal in ("G28.1", "G30.1"):
         ops.append(Op("store", text=non_modal, target=tuple(gc.position)))
-    elif non_modal == "G92.1":
-        g92 = [0.0, 0.0, 0.0]
-    if moving and axis:
+    if blk.moving and blk.axis:
+        motion = blk.modal.motion
         if motion in ("G0", "G1"):
             rapid = motion == "G0"
-            f = feed * _dist(gc.position, target) if modal.feed_mode == "G93" and not rapid else feed
-            ops.append(Op("line", target=tuple(target), feed=f, rapid=rapid, value=block_s))
+            inverse = blk.modal.feed_mode == "G93" and not rapid
+            f = blk.feed * _dist(gc.position, blk.target) if inverse else blk.feed
+            ops.append(Op("line", target=tuple(blk.target), feed=f, rapid=rapid, value=block_s))
         else:
             ops += [replace(o, value=block_s) for o in arc_ops]
-        position = target
-    flow = b.m.get("flow", "")
-    if flow == "M1":
-        flow = ""  # optional stop: GRBL ignores it
-    if flow:
-        ops.append(Op("flow", text=flow))
-    # commit (step 4 state updates)
-    gc.modal = modal
-    gc.feed = feed if modal.feed_mode == "G94" else 0.0
-    gc.spindle_speed = speed
-    gc.modal.spindle = new_spindle
+        blk.end = blk.target
+    return ops
+
+
+def _commit(blk: _Block, flow: str, tlo: list[float] | None) -> None:
+    """Step 4's state updates, after every check passed."""
+    gc, b = blk.gc, blk.words
+    non_modal = blk.non_modal
+    gc.modal = blk.modal
+    gc.feed = blk.feed if blk.modal.feed_mode == "G94" else 0.0
+    gc.spindle_speed = blk.speed
+    gc.modal.spindle = b.m.get("spindle", gc.modal.spindle)
     gc.modal.coolant = b.m.get("coolant", gc.modal.coolant)
-    gc.tool = int(v.get("T", gc.tool))
-    gc.g92 = g92
-    gc.position = position
+    gc.tool = int(b.values.get("T", gc.tool))
+    gc.g92 = [0.0, 0.0, 0.0] if non_modal == "G92.1" else blk.g92
+    if blk.end is not None:
+        gc.position = list(blk.end)
     if tlo is not None:
         if b.g.get("tlo") == "G43.1":
-            tlo[0] = axis[2] * scale
+            tlo[0] = blk.axis[2] * blk.scale
         elif b.g.get("tlo") == "G49":
             tlo[0] = 0.0
     if flow in ("M2", "M30"):
@@ -160,15 +201,16 @@ def interpret(line: str, gc: GcState, tables: Tables, laser: bool = False, arc_t
         m.spindle, m.coolant = "M5", "M9"
     if flow:
         gc.modal.program_flow = flow
-    return ops, n
 
 
 def _dist(a: list[float], b: list[float]) -> float:
     return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
 
 
-def _g10(v: dict, axis: dict, gc: GcState, tables: Tables, modal, scale: float, tlo_z: float) -> list[Op]:
+def _g10(blk: _Block, tables: Tables) -> list[Op]:
     """G10 L2/L20 Pn: write a work offset (EEPROM, so GRBL syncs the planner first)."""
+    v, axis, gc, modal, scale, tlo_z = blk.words.values, blk.axis, blk.gc, blk.modal, blk.scale, blk.tlo_z
+    blk.used |= {"L", "P"}
     if "L" not in v or "P" not in v:
         raise GrblStatus(st.VALUE_WORD_MISSING)
     if not axis:
@@ -190,9 +232,10 @@ def _g10(v: dict, axis: dict, gc: GcState, tables: Tables, modal, scale: float, 
     return [Op("eeprom", target=tuple(data), value=idx)]
 
 
-def _arc(v: dict, axis: dict, pos: list[float], target: list[float], modal, scale: float, feed: float,
-         tol: float, used: set[str]) -> list[Op]:  # fmt: skip
+def _arc(blk: _Block, tol: float) -> list[Op]:
     """G2/G3: GRBL's radius/offset checks, then mc_arc's chord segments (arc tolerance $12)."""
+    v, axis, pos, target, modal = blk.words.values, blk.axis, blk.gc.position, blk.target, blk.modal
+    scale, feed, used = blk.scale, blk.feed, blk.used
     a0, a1, lin = _PLANES[modal.plane]
     if a0 not in axis and a1 not in axis:
         raise GrblStatus(st.NO_AXIS_WORDS_IN_PLANE)
