@@ -110,3 +110,19 @@ def test_bad_parameters_raise_plotter_errors(square):
         order_strokes(square, start=(0.0,))
     with pytest.raises(PlotterError, match="start"):
         order_strokes(square, start=(float("nan"), 0.0))
+
+
+def test_ils_kicks_never_worsen_and_stay_reproducible():
+    rng = np.random.default_rng(7)
+    centres = rng.uniform(0, 200, size=(12, 2))
+    strokes = [c + rng.normal(0, 4, size=(3, 2)) for c in centres for _ in range(4)]
+    sk = Sketch(strokes, unit="mm")
+    plain, s0 = order_strokes(sk, time_budget_s=60.0)
+    kicked, s1 = order_strokes(sk, time_budget_s=60.0, kicks=30)
+    again, s2 = order_strokes(sk, time_budget_s=60.0, kicks=30)
+    assert s1.pen_up_after <= s0.pen_up_after + 1e-9
+    assert s2.pen_up_after == s1.pen_up_after
+    assert [s.tolist() for s in again.strokes] == [s.tolist() for s in kicked.strokes]
+    assert sorted(map(canon, kicked.strokes)) == sorted(map(canon, sk.strokes))
+    with pytest.raises(PlotterError, match="kicks"):
+        order_strokes(sk, kicks=-1)

@@ -141,7 +141,7 @@ def mst_lower_bound(S: np.ndarray, E: np.ndarray, start: Sequence[float]) -> flo
     return float(np.where(tree.data > 1e-200, tree.data, 0.0).sum())
 
 
-def _check(start: Sequence[float], time_budget_s: float) -> np.ndarray:
+def _check(start: Sequence[float], time_budget_s: float, kicks: int) -> np.ndarray:
     try:
         st = np.asarray(start, dtype=np.float64).reshape(2)
     except (TypeError, ValueError) as exc:
@@ -150,20 +150,28 @@ def _check(start: Sequence[float], time_budget_s: float) -> np.ndarray:
         raise OrderError(f"start must be finite, got {start!r}")
     if not (isinstance(time_budget_s, (int, float)) and time_budget_s >= 0 and not math.isnan(time_budget_s)):
         raise OrderError(f"time budget must be a number of seconds >= 0, got {time_budget_s!r}")
+    if not (isinstance(kicks, int) and kicks >= 0):
+        raise OrderError(f"kicks must be a whole number >= 0, got {kicks!r}")
     return st
 
 
 def order_strokes(
-    sketch: Sketch, start: Sequence[float] = (0.0, 0.0), time_budget_s: float = 1.0, reverse: bool = True
+    sketch: Sketch,
+    start: Sequence[float] = (0.0, 0.0),
+    time_budget_s: float = 1.0,
+    reverse: bool = True,
+    kicks: int = 0,
 ) -> tuple[Sketch, OrderStats]:
     """Reorder (and, with `reverse`, flip) strokes to shorten pen-up travel from `start`.
 
     Drawn geometry is unchanged; only the order and direction of strokes change. The greedy pass always
     runs; the 2-opt/or-opt improvement stops at a local optimum or when `time_budget_s` (wall clock) is
-    spent. A plan worse than the input order is never returned.
+    spent. `kicks` > 0 adds that many iterated-local-search perturbations after it (seeded, so still
+    reproducible) for plots drawn many times, where a few percent less travel is worth seconds of planning.
+    A plan worse than the input order is never returned.
     """
     t0 = time.perf_counter()
-    st = _check(start, time_budget_s)
+    st = _check(start, time_budget_s, kicks)
     n = len(sketch.strokes)
     S, E = _ends(sketch)
     ident, no_rev = np.arange(n), np.zeros(n, dtype=bool)
@@ -174,7 +182,8 @@ def order_strokes(
     else:
         seq, rev = greedy_order(S, E, st, reverse)
         tour = Tour(S, E, st, seq, rev, flip=reverse)
-        tour.improve(t0 + float(time_budget_s))
+        if tour.improve(t0 + float(time_budget_s)) and kicks > 0:
+            tour.perturb(int(kicks), t0 + float(time_budget_s))
         seq, rev = tour.order()
         after = pen_up_travel(S, E, st, seq, rev)
         if after > before:
