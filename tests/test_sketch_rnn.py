@@ -111,7 +111,7 @@ def test_prefix_is_kept_exactly():
             s.strokes[1], prefix.strokes[1]
         )
         assert s.n_points <= 20
-    with pytest.raises(ValueError):
+    with pytest.raises(PlotterError, match="no room"):
         m.generate(1, prefix=prefix, max_len=5)
 
 
@@ -125,6 +125,10 @@ def test_encode_decode_and_bad_arguments():
         m.generate(1, class_name="cta")
     with pytest.raises(PlotterError):
         m.generate(1, temperature=0)
+    with pytest.raises(PlotterError):
+        m.generate(0)
+    with pytest.raises(PlotterError):
+        m.encode([Sketch([])])
 
 
 def test_unconditional_and_class_embedding_variants_train():

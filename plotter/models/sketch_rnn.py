@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from plotter.errors import PlotterError
 from plotter.models.checkpoint import register_model
 from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, sample_mdn
 from plotter.models.sampling import (
@@ -141,9 +142,12 @@ class SketchRNN(nn.Module):
     def encode(self, sketches: Sequence[Sketch]) -> torch.Tensor:
         """Latent means (B, Z) of sketches given in data pixel units (deterministic: no noise)."""
         if not self.config.conditional:
-            raise ValueError("this Sketch-RNN is unconditional (no encoder)")
-        s3 = [np.column_stack([s.to_stroke3()[:, :2] / self.scale, s.to_stroke3()[:, 2]]) for s in sketches]
-        batch = make_batch([a.astype(np.float32) for a in s3]).to(self._device())
+            raise PlotterError("this Sketch-RNN is unconditional (no encoder)")
+        if not sketches or any(s.is_empty() for s in sketches):
+            raise PlotterError("encode needs at least one sketch, none of them empty")
+        s3 = [s.to_stroke3() for s in sketches]
+        s3 = [np.column_stack([a[:, :2] / self.scale, a[:, 2]]).astype(np.float32) for a in s3]
+        batch = make_batch(s3).to(self._device())
         mu, _ = self._encode(batch.y, batch.lengths)
         return mu
 
@@ -177,6 +181,8 @@ class SketchRNN(nn.Module):
         c, dev = self.config, self._device()
         tau = check_temperature(temperature)
         max_len = int(max_len or c.max_len)
+        if n < 1 or max_len < 1:
+            raise PlotterError(f"need n >= 1 and max_len >= 1 (got n={n}, max_len={max_len})")
         gen = make_generator(seed, dev)
         cidx = class_index(self.classes, class_name)
         was_training = self.training
@@ -217,7 +223,7 @@ class SketchRNN(nn.Module):
         prev = torch.tensor(START_TOKEN, device=dev).expand(n, 5).clone()  # (B, 5)
         plen = [0] * n if prefixes is None else [len(p) for p in prefixes]
         if max(plen) >= max_len:
-            raise ValueError(f"prefix has {max(plen)} points; max_len {max_len} leaves no room to continue")
+            raise PlotterError(f"prefix has {max(plen)} points; max_len {max_len} leaves no room to continue")
         forced = torch.zeros(n, max(plen), 5, device=dev)
         for i, p in enumerate(prefixes or []):
             forced[i, : len(p)] = torch.from_numpy(p).to(dev)
