@@ -100,3 +100,10 @@ def test_estimate_moves_matches_written_gcode():
 def test_unsupported_or_broken_gcode_names_the_line(line, message):
     with pytest.raises(GcodeError, match=rf"line 2: .*{message}|line 2.*{message}"):
         estimate_gcode(["G21", line], KIN)
+
+
+def test_g28_goes_home_via_the_intermediate_point_and_g53_uses_machine_coordinates():
+    est = estimate_gcode(["G0 X30", "G28 X30 Y40"], KIN)  # to (30, 40), then home to (0, 0)
+    assert est.distance_travel == pytest.approx(30.0 + 40.0 + 50.0)
+    g53 = estimate_gcode(["G92 X100", "G53 G0 X10", "G0 X110"], KIN)  # work X110 is machine X10
+    assert g53.distance_travel == pytest.approx(10.0)

@@ -106,7 +106,7 @@ class _Program:
                 self.absolute = g == 90.0
             elif g in (0.0, 1.0):
                 self.motion = int(g)
-            elif g not in (4.0, 92.0) and g not in _IGNORED_G:
+            elif g not in (4.0, 28.0, 30.0, 53.0, 92.0) and g not in _IGNORED_G:
                 raise GcodeError(f"line {number}: G{g:g} is not supported by the time estimate")
         if "F" in vals:
             self.feed = vals["F"] * self.scale
@@ -136,14 +136,25 @@ class _Program:
                 if v is not None:
                     self.offset[i] = self.pos[i] - v * self.scale
             return True
-        if any(v is not None for v in axes):
-            self._move(axes, number)
+        if 28.0 in gs or 30.0 in gs:  # rapid via the optional intermediate point to the stored home
+            motion, self.motion = self.motion, 0
+            if any(v is not None for v in axes):
+                self._move(axes, number)
+            self._move([0.0, 0.0, 0.0], number, machine=True)  # stored G28/G30 position: machine zero
+            self.motion = motion
+        elif any(v is not None for v in axes):
+            self._move(axes, number, machine=53.0 in gs)
         return True
 
-    def _move(self, axes: list[float | None], number: int) -> None:
+    def _move(self, axes: Sequence[float | None], number: int, machine: bool = False) -> None:
+        """A line to `axes` (work coordinates, or machine ones with G53); None keeps an axis."""
         target = self.pos.copy()
         for i, v in enumerate(axes):
-            if v is not None:
+            if v is None:
+                continue
+            if machine:
+                target[i] = v * self.scale
+            else:
                 target[i] = v * self.scale + (self.offset[i] if self.absolute else target[i])
         delta = target - self.pos
         xy = float(math.hypot(delta[0], delta[1]))
