@@ -71,7 +71,7 @@ def test_planner_backpressure_holds_the_ok_until_a_block_completes() -> None:
     send(m, "".join(f"G1 X{i * 10} F3000\n" for i in range(1, 18)), at=0.0)
     got = lines_out(m)
     assert [t for t, text in got if text == "ok"] == [0.0] * 15
-    assert status(m).split("|")[2] == f"Bf:0,{128 - len('G1 X170 F3000')- 1}"  # the 17th line waits in RX
+    assert status(m).split("|")[2] == f"Bf:0,{128 - len('G1 X170 F3000') - 1}"  # the 17th line waits in RX
     m.advance_to(5.0)
     oks = [t for t, text in lines_out(m) if text == "ok"]
     first_done = m.trace.segments[0].t1
@@ -243,3 +243,16 @@ def test_program_end_resets_modal_state() -> None:
     m.advance_to(5.0)
     send(m, "$G\n")
     assert texts(m)[-2] == "[GC:G1 G54 G17 G21 G90 G94 M5 M9 T0 F100 S10]"
+
+
+def test_jog_queues_locks_gcode_and_cancels_with_0x85() -> None:
+    m = machine()
+    send(m, "$J=G91 X10 F1000\n$J=X5\n$J=G91 G1 X1 F100\n$J=G91 X10 F1000\nG0 X1\n", at=0.0)
+    assert texts(m) == ["ok", "error:16", "error:16", "ok", "error:9"]  # F missing, G1 not allowed, locked
+    m.advance_to(0.3)
+    assert status(m).startswith("<Jog|")
+    send(m, bytes([0x85]))
+    m.advance_to(5.0)
+    report = status(m)
+    assert report.startswith("<Idle|") and m.queue.idle
+    assert 0.0 < m.queue.position[0] < 20.0  # stopped short: the rest of the jog was dropped

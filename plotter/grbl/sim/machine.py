@@ -99,6 +99,7 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
         self._task: Generator | None = None
         self._waiting: object = None
         self._idle_hold = False
+        self.jogging = False
         self._blocks: deque[PlannedItem] = deque()
         self._last_target = tuple(self.queue.position)
         self.feed_ov = 100
@@ -140,6 +141,8 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             return "Alarm"
         if self.homing_until is not None:
             return "Home"
+        if self.jogging:
+            return "Jog"  # also while a jog cancel decelerates
         if self.queue.holding:
             return "Hold:0" if self.queue.hold_complete else "Hold:1"
         if self._idle_hold:
@@ -210,7 +213,7 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
     def _run_line(self, line: str) -> Generator[object, None, int]:
         if line[0] == "$":
             return (yield from self.system(line))
-        if self.alarm:
+        if self.alarm or self.jogging:
             return st.SYSTEM_GC_LOCK
         laser = self.settings.flag(32)
         try:
@@ -268,6 +271,10 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
 
     def _pump(self) -> None:
         """GRBL's protocol_main_loop at one instant: finish the blocked line, then read the RX buffer."""
+        if self.jogging and (self.queue.idle or self.queue.hold_complete):
+            if self.queue.hold_complete:  # jog cancel (0x85): stopped, the rest of the jog is dropped
+                self._cut_motion()
+            self.jogging = False
         while True:
             if self._task is not None and not self._step_task():
                 return

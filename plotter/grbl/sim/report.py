@@ -7,7 +7,7 @@ from plotter.grbl.sim.gcode import MM_PER_INCH
 _FEED_OV = {0x90: None, 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
 _RAPID_OV = {0x95: 100, 0x96: 50, 0x97: 25}
 _SPINDLE_OV = {0x99: None, 0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}
-_IGNORED = (0x84, 0x85, 0x9E, 0xA0, 0xA1)  # door, jog cancel, spindle stop, coolant toggles
+_IGNORED = (0x84, 0x9E, 0xA0, 0xA1)  # safety door, spindle stop, coolant toggles: no such hardware here
 
 
 class ReportMixin:
@@ -25,6 +25,9 @@ class ReportMixin:
             self.feed_hold()
         elif c == 0x7E:  # '~'
             self.cycle_start()
+        elif c == 0x85:  # jog cancel: decelerate, then drop the rest of the jog
+            if self.jogging and len(self.queue):
+                self.queue.feed_hold()
         elif c in _FEED_OV:
             step = _FEED_OV[c]
             self.feed_ov = 100 if step is None else min(200, max(10, self.feed_ov + step))

@@ -212,6 +212,7 @@ class SystemMixin:
             if self.settings.flag(20) and self._soft_limit_hit(op.target):
                 return st.TRAVEL_EXCEEDED
             yield "slot"
+            self.jogging = True
             self._push_line(op, n)
         self.gc.position = list(gc.position)  # jog keeps the parser's modal state (GRBL restores it)
         return st.OK
