@@ -1,0 +1,130 @@
+"""`plotter stream` / `plotter devices`: bad input gives one line and exit 1; the happy paths run on the
+simulator (URL and, when ptys exist, the /dev/pts of `plotter sim --pty`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from plotter.cli import main
+from plotter.grbl.journal import Journal, JsonLinesSink
+
+HAVE_SIM = importlib.util.find_spec("plotter.grbl.protocol_grblsim") is not None
+needs_sim = pytest.mark.skipif(not HAVE_SIM, reason="the grblsim:// handler is not in this tree yet")
+
+PROGRAM = ["G21 G90", "M5", "G4 P0.1", "G0 X10 Y10", "M3 S1000", "G4 P0.1", "G1 X20 Y10 F3000", "G1 X20 Y20",
+           "M5", "G4 P0.1", "G0 X0 Y0", "M2"]
+
+
+def _write(tmp_path: Path, lines: list[str], name: str = "job.gcode") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _one_line_error(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+def test_missing_device_is_one_line(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", str(tmp_path / "ttyUSB9"), "-q"])
+    assert "no device at" in _one_line_error(result)
+
+
+def test_unknown_url_scheme(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "nope://x", "-q"])
+    assert "unknown URL scheme" in _one_line_error(result)
+
+
+def test_empty_and_binary_files(tmp_path: Path) -> None:
+    empty = _write(tmp_path, ["; nothing", ""])
+    result = CliRunner().invoke(main, ["stream", str(empty), "--device", "loop://"])
+    assert "has no G-code lines" in _one_line_error(result)
+    binary = tmp_path / "b.gcode"
+    binary.write_bytes(b"\xff\xfe\x00G1")
+    result = CliRunner().invoke(main, ["stream", str(binary), "--device", "loop://"])
+    assert "not a text G-code file" in _one_line_error(result)
+
+
+def test_too_long_line_refused_before_sending(tmp_path: Path) -> None:
+    job = _write(tmp_path, ["G21", "G1 X" + "1" * 85 + " F100"])
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "loop://", "-q"])
+    assert "line 2 has" in _one_line_error(result)
+
+
+def test_journal_of_another_program_is_refused(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    journal_path = tmp_path / "other.journal"
+    Journal(JsonLinesSink(journal_path)).begin(["G0 X1"])
+    args = ["stream", str(job), "--device", "loop://", "--resume", str(journal_path)]
+    result = CliRunner().invoke(main, args)
+    assert "belongs to another program" in _one_line_error(result)
+
+
+def test_devices_lists_ports_and_the_simulator_hint() -> None:
+    result = CliRunner().invoke(main, ["devices"])
+    assert result.exit_code == 0, result.output
+    assert "grblsim://" in result.output and "plotter sim --pty" in result.output
+
+
+@needs_sim
+def test_stream_to_the_simulator_prints_a_summary(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://?latency_ms=2", "--check",
+                                       "--profile", "grbl-servo"])
+    assert result.exit_code == 0, result.output
+    assert "check: GRBL accepted every line" in result.output
+    assert f"done: {len(PROGRAM)} lines, 0 errors, machine time" in result.output
+    state = Journal(JsonLinesSink(tmp_path / "job.gcode.journal")).state()
+    assert state.status == "done" and state.acked == len(PROGRAM)
+
+
+@needs_sim
+def test_check_failure_streams_nothing(tmp_path: Path) -> None:
+    job = _write(tmp_path, ["G21", "G1 X5 Y5", "M2"])  # no feed rate
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://", "--check", "-q"])
+    assert "line 2: 'G1 X5 Y5': error:22 Undefined feed rate" in _one_line_error(result)
+    assert not (tmp_path / "job.gcode.journal").exists()
+
+
+@needs_sim
+def test_alarm_locked_machine_needs_unlock(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    result = CliRunner().invoke(main, ["stream", str(job), "--device", "grblsim://?homing=1", "-q"])
+    assert "--unlock" in _one_line_error(result)
+    args = ["stream", str(job), "--device", "grblsim://?homing=1", "-q", "--unlock"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and "[unlocked with $X]" in result.output
+
+
+@needs_sim
+def test_reset_mid_job_then_resume_from_the_journal(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    journal = tmp_path / "run.journal"
+    args = ["stream", str(job), "--journal", str(journal), "-q", "--profile", "grbl-servo"]
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://?fault=reset@line:10"])
+    error = _one_line_error(result)
+    assert "reset mid-job" in error and f"--resume {journal}" in error
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://", "--resume", str(journal), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "resuming at line" in result.output and "done:" in result.output
+    assert Journal(JsonLinesSink(journal)).state().status == "done"
+    result = CliRunner().invoke(main, [*args, "--device", "grblsim://", "--resume", str(journal), "--yes"])
+    assert result.exit_code == 0 and "complete; nothing to do" in result.output
+
+
+@needs_sim
+def test_send_response_mode(tmp_path: Path) -> None:
+    job = _write(tmp_path, PROGRAM)
+    args = ["stream", str(job), "--device", "grblsim://", "--mode", "send-response"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and f"done: {len(PROGRAM)} lines" in result.output
