@@ -29,6 +29,7 @@ RGB = tuple[int, int, int]
 COLORS: dict[str, RGB] = {"": (20, 20, 20), "prefix": (20, 20, 20), "new": (214, 82, 22)}
 TRAVEL: RGB = (240, 170, 190)
 MARKER: RGB = (220, 30, 60)
+_SNAP = [255 if v >= 246 else v for v in range(256)]
 
 
 @dataclass
@@ -145,11 +146,11 @@ def _draw_piece(
 def _palette(style: Style) -> Image.Image:
     """A fixed palette: ramps from white to every colour used, so all frames share one GIF palette."""
     cols = [*{*style.colors.values()}, TRAVEL, MARKER, (120, 120, 120)]
-    entries: list[int] = []
-    steps = max(2, 255 // len(cols))
+    entries: list[int] = [255, 255, 255]  # white once; ramps start away from it (lookup is coarse)
+    steps = max(2, 254 // len(cols))
     for c in cols:
         for k in range(steps):
-            t = k / (steps - 1)
+            t = 0.15 + 0.85 * k / (steps - 1)
             entries += [round(255 + (ch - 255) * t) for ch in c]
     pal = Image.new("P", (1, 1))
     pal.putpalette(entries + [255] * (768 - len(entries)))
@@ -172,10 +173,14 @@ def _captions(img: Image.Image, n: int, style: Style) -> None:
 
 
 def render_frames(
-    panels: Sequence[Sequence[Move]], frames: int = 48, style: Style | None = None, supersample: int = 2
+    panels: Sequence[Sequence[Move]],
+    frames: int = 48,
+    style: Style | None = None,
+    supersample: int = 2,
+    palette: bool = True,
 ) -> list[Image.Image]:
     """`frames` pictures of the panels being drawn (pen position marked); the last one is the whole
-    drawing without marker. Returned in palette mode, ready for a GIF."""
+    drawing without marker. In one shared palette (ready for a GIF) unless `palette` is False (RGB)."""
     _check(panels)
     style = style or Style()
     if frames < 2:
@@ -202,7 +207,9 @@ def render_frames(
                     x, y = pos / ss
                     mark.ellipse([x - 3, y - 3, x + 3, y + 3], outline=MARKER, width=2)
         _captions(img, len(panels), style)
-        out.append(img.quantize(palette=pal, dither=Image.Dither.NONE))
+        if palette:  # snap near-white to white first: Pillow's palette lookup is coarse near the ends
+            img = img.point(_SNAP * 3).quantize(palette=pal, dither=Image.Dither.NONE)
+        out.append(img)
     return out
 
 
@@ -210,7 +217,7 @@ def render_panels(
     panels: Sequence[Sequence[Move]], style: Style | None = None, supersample: int = 2
 ) -> Image.Image:
     """The finished drawing of every panel in one picture (RGB): what the animation ends on."""
-    return render_frames(panels, 2, style, supersample)[-1].convert("RGB")
+    return render_frames(panels, 2, style, supersample, palette=False)[-1]
 
 
 def write_gif(

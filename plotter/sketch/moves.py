@@ -44,14 +44,14 @@ def moves_from_sketch(
 ) -> list[Move]:
     """Strokes with the pen-up travel between them (and from `start`, if given) in drawing order.
 
-    `tags` gives each stroke a tag (e.g. "prefix" / "new" for completions); default: the stroke's
-    position relative to `sketch.meta["prefix_strokes"]`.
+    `tags` gives each stroke a tag; default: "prefix" for the first `sketch.meta["prefix_strokes"]` strokes
+    of a completion and "new" for the rest (colours in `plotter.sketch.animate`), else "".
     """
     n_prefix = int(sketch.meta.get("prefix_strokes", 0) or 0)
     moves: list[Move] = []
     prev = None if start is None else np.asarray(start, dtype=np.float64)
     for i, stroke in enumerate(sketch.strokes):
-        tag = tags[i] if tags is not None else ("prefix" if i < n_prefix else "")
+        tag = tags[i] if tags is not None else ("prefix" if i < n_prefix else "new" if n_prefix else "")
         if prev is not None and not np.allclose(prev, stroke[0]):
             moves.append(Move(np.vstack([prev, stroke[0]]), False))
         moves.append(Move(stroke, True, tag))
