@@ -13,6 +13,8 @@ same code path as for /dev/ttyUSB0. Parameters (all optional):
     fault=error:20@line:5     fault injection (see plotter.grbl.sim.faults), repeatable, comma-separated
 
 `port.machine` is the `SimulatedGrbl` (its `.trace` is what it drew), `port.link.clock` its clock.
+Writes never block (the host's OS buffer is modelled as unbounded, as a USB adapter's nearly is), so
+`write_timeout` never fires; `timeout` is honoured in simulated seconds.
 """
 
 from __future__ import annotations

@@ -337,7 +337,8 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             if tb > self.now:
                 self.now = tb
             self._arrive(byte)
-            self._pump()
+            if self._dirty or self._task is None:  # a blocked line only wakes on motion or real-time events
+                self._pump()
             if self._dirty or (stop_on_output and self.out):
                 return
 
