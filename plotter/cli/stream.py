@@ -65,6 +65,18 @@ def _estimate(lines: Sequence[str], kinematics: object | None, blocks: int) -> f
     return float(getattr(est, "total_s", 0.0)) or None
 
 
+def _machine_kinematics(settings: dict[int, str]) -> object | None:
+    """The machine's own $110-$112, $120-$122 and $11, when `$$` gave them (better than any default)."""
+    try:
+        from plotter.plan.motion import Kinematics
+
+        v = {n: float(settings[n]) for n in (11, 110, 111, 112, 120, 121, 122)}
+        return Kinematics(max_rate=(v[110], v[111], v[112]), accel=(v[120], v[121], v[122]),
+                          junction_deviation=v[11])
+    except Exception:  # noqa: BLE001 - no estimate beats a crash; fall back to the defaults
+        return None
+
+
 class _Bar:
     """One status line on stderr: lines, %, elapsed, remaining, machine state."""
 
@@ -199,6 +211,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
             finally:
                 bar.close()
             click.echo("check: GRBL accepted every line", err=True)
+        kinematics = kinematics or _machine_kinematics(info.settings)
         estimate = _estimate(lines[start:], kinematics, info.planner_blocks)
         bar = _Bar("stream", estimate, enabled)
         journal = Journal(JsonLinesSink(journal_path))
