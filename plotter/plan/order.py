@@ -182,7 +182,7 @@ def order_strokes(
     else:
         seq, rev = greedy_order(S, E, st, reverse)
         tour = Tour(S, E, st, seq, rev, flip=reverse)
-        if tour.improve(t0 + float(time_budget_s)) and kicks > 0:
+        if tour.optimise(t0 + float(time_budget_s)) and kicks > 0:
             tour.perturb(int(kicks), t0 + float(time_budget_s))
         seq, rev = tour.order()
         after = pen_up_travel(S, E, st, seq, rev)

@@ -210,6 +210,40 @@ class Tour:
                 return False
         return True
 
+    def full_two_opt(self, deadline: float) -> bool:
+        """One pass of 2-opt over *all* pairs (each node's best move, applied at once); True if it helped.
+
+        Neighbour lists miss improving moves around long jumps, where many ends are closer than the jump;
+        a full pass catches those. It costs O(n) numpy work per node, so it runs only after the cheap rounds
+        have converged, and the cheap rounds then resume from the nodes it changed.
+        """
+        n, changed = self.n, np.zeros(self.n + 2, dtype=bool)
+        for i in range(n):
+            if (i & 63) == 0 and time.perf_counter() > deadline:
+                break
+            j = np.arange(i + 1, n + 1)
+            inner = j < n
+            j1 = np.minimum(j + 1, n)
+            delta = np.abs(self.B[i] - self.B[j]) - self.e[i]
+            delta += np.where(inner, np.abs(self.A[i + 1] - self.A[j1]) - self.e_ext[j], 0.0)
+            b = int(np.argmin(delta))
+            if delta[b] < -_GAIN:
+                self._reverse(i + 1, int(j[b]))
+                self._rebuild()
+                changed[i : int(j[b]) + 2] = True
+        if changed.any():
+            self._touch(changed)
+            return True
+        return False
+
+    def optimise(self, deadline: float) -> bool:
+        """Neighbour-list rounds to a local optimum, then full 2-opt passes until neither improves."""
+        while True:
+            if not self.improve(deadline):
+                return False
+            if not self.flip_ok or not self.full_two_opt(deadline):
+                return time.perf_counter() <= deadline
+
     def perturb(self, kicks: int, deadline: float, seed: int = 0) -> bool:
         """Iterated local search: swap two short adjacent stretches, re-optimise locally, keep if shorter.
 
@@ -233,7 +267,7 @@ class Tour:
             changed[p - 1 : p + l1 + l2 + 1] = True
             self._rebuild()
             self._touch(changed)
-            self.improve(deadline)
+            self.optimise(deadline)
             cost = self.cost()
             if cost < best - _GAIN:
                 best = cost
