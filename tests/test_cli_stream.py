@@ -128,3 +128,39 @@ def test_send_response_mode(tmp_path: Path) -> None:
     args = ["stream", str(job), "--device", "grblsim://", "--mode", "send-response"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0 and f"done: {len(PROGRAM)} lines" in result.output
+
+
+def _pty_available() -> bool:
+    import os
+
+    try:
+        master, slave = os.openpty()
+    except OSError:
+        return False
+    os.close(master)
+    os.close(slave)
+    return importlib.util.find_spec("plotter.cli.sim") is not None and HAVE_SIM
+
+
+@pytest.mark.skipif(not _pty_available(), reason="pseudo-terminals (or `plotter sim`) are not available here")
+def test_stream_to_the_pty_of_plotter_sim(tmp_path: Path) -> None:
+    """`plotter stream` to the /dev/pts/N of `plotter sim --pty`: a real tty, as on /dev/ttyUSB0."""
+    import signal
+    import subprocess
+    import sys
+
+    job = _write(tmp_path, PROGRAM)
+    sim_proc = subprocess.Popen([sys.executable, "-m", "plotter", "sim", "--pty", "--speed", "10"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = sim_proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert path.startswith("/dev/"), path
+        stream = subprocess.run([sys.executable, "-m", "plotter", "stream", str(job), "--device", path],
+                                capture_output=True, text=True, timeout=60)
+        assert stream.returncode == 0, stream.stderr
+        assert f"done: {len(PROGRAM)} lines, 0 errors" in stream.stdout
+        assert "connected: GRBL on /dev/" in stream.stderr
+    finally:
+        sim_proc.send_signal(signal.SIGINT)
+        out, err = sim_proc.communicate(timeout=30)
+    assert "drawn 20.0 mm" in out and "pen lifts 1" in out and "rx overflow 0 bytes" in out, out + err
