@@ -31,7 +31,11 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 help="A directory, a sketch-rnn/packed .npz, or a Quick, Draw! .ndjson.",
             ),
             click.option(
-                "--class", "classes", multiple=True, required=True, help="Class to train on (repeatable)."
+                "--class",
+                "classes",
+                multiple=True,
+                required=True,
+                help="Class to train on (repeatable; a comma list; `all` = every class of a packed .npz).",
             ),
             click.option(
                 "--out",
@@ -94,8 +98,10 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
     device = opts["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    classes = list(opts["classes"])
-    out = opts["out"] or Path("runs") / f"{kind}-{'-'.join(classes)}"
+    from plotter.training.data import expand_classes
+
+    classes = expand_classes(opts["data_path"], opts["classes"])  # "cat,dog" and "all" work too
+    out = opts["out"] or Path("runs") / f"{kind}-{'-'.join(classes) if len(classes) <= 3 else 'multiclass'}"
     fields = (
         "steps",
         "batch_size",

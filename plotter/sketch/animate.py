@@ -188,8 +188,9 @@ def render_frames(
     ss = max(1, int(supersample))
     cols, rows, cap = _grid(len(panels), style)
     size = (cols * style.cell, rows * (style.cell + cap))
-    canvas = Image.new("RGB", (size[0] * ss, size[1] * ss), "white")
-    draw = ImageDraw.Draw(canvas)
+    paper = Image.new("RGB", (size[0] * ss, size[1] * ss), "white")  # travel goes here, under the ink
+    ink = Image.new("RGBA", paper.size, (0, 0, 0, 0))
+    draws = (ImageDraw.Draw(paper), ImageDraw.Draw(ink))
     lines = [_Timeline(p) for p in _placed(panels, style, ss)]
     pal = _palette(style)
     out = []
@@ -197,8 +198,10 @@ def render_frames(
         for tl in lines:
             d0, d1 = tl.total * (k - 1) / frames, tl.total * k / frames
             for m, pts, starts in tl.between(d0 if k > 1 else -1.0, d1):
-                _draw_piece(draw, m, pts, starts, style, ss)
-        img = canvas.reduce(ss) if ss > 1 else canvas.copy()  # box filter: fast, anti-aliased
+                _draw_piece(draws[m.down], m, pts, starts, style, ss)
+        img = paper.copy()
+        img.paste(ink, (0, 0), ink)
+        img = img.reduce(ss) if ss > 1 else img  # box filter: fast, anti-aliased
         if k < frames:
             mark = ImageDraw.Draw(img)
             for tl in lines:

@@ -103,6 +103,25 @@ def packed_classes(path: Path) -> list[str]:
         return sorted(k[: -len("__data")] for k in d.files if k.endswith("__data"))
 
 
+def expand_classes(path: str | Path, names: Sequence[str]) -> list[str]:
+    """`--class` values -> class list: comma lists are split, `all` means every class of the packed
+    quickdraw.npz (the file itself, or inside the data directory); duplicates dropped, order kept."""
+    wanted = [n.strip() for item in names for n in str(item).split(",") if n.strip()]
+    if "all" in wanted:
+        path = Path(path)
+        packed = path / "quickdraw.npz" if path.is_dir() else path
+        if packed.suffix != ".npz" or not packed.is_file():
+            raise DataError(f"--class all needs a packed quickdraw.npz (or a directory holding one): {path}")
+        try:
+            every = packed_classes(packed)
+        except Exception as exc:  # not a zip, a bare .npy ...
+            raise DataError(f"{packed}: cannot list classes ({type(exc).__name__})") from None
+        if not every:
+            raise DataError(f"{packed} is not a packed quickdraw.npz (no <class>__data arrays)")
+        wanted = [w for w in wanted if w != "all"] + every
+    return list(dict.fromkeys(wanted))
+
+
 def _read_packed(path: Path, cls: str) -> list[np.ndarray]:
     try:
         d = np.load(path)
