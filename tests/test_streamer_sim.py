@@ -51,7 +51,7 @@ def test_10000_short_segments_char_counting_keeps_the_planner_fed() -> None:
     # send-response waits a 10 ms round trip per line: the planner holds a block or two, so GRBL must plan
     # to stop at the end of each and crawls; the same motion takes far longer
     assert slow_stats["planner_fill"] <= 3
-    assert slow_stats["starved_pct"] >= fast_stats["starved_pct"]
+    assert slow_stats["starved_pct"] >= fast_stats["starved_pct"] + 20
     assert slow_stats["machine_time_s"] >= 1.3 * fast_stats["machine_time_s"]
 
 

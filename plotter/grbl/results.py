@@ -33,7 +33,8 @@ class MachineInfo:
 
 @dataclass(frozen=True)
 class Progress:
-    """A snapshot for progress bars and the daemon: counts are lines of the program (0-based indices)."""
+    """A snapshot for progress bars and the daemon. `sent`, `acked`, `synced` are line indices: every line
+    before them was sent, acknowledged (`ok`), known to have run."""
 
     total: int
     start: int

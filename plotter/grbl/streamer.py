@@ -152,8 +152,14 @@ class Streamer:
             streaming = self._streaming
             if streaming:
                 self._requests.append(request)
+            else:
+                self._streaming = True  # the port is ours while we act on it; a stream() now is refused
         if not streaming:
-            return _idle_control(self, kind)
+            try:
+                return _idle_control(self, kind)
+            finally:
+                with self._lock:
+                    self._streaming = False
         if not request.done.wait(timeout):
             raise JobError(f"{kind} was not confirmed by GRBL within {timeout:g} s")
         if request.error:
@@ -291,7 +297,7 @@ class _Run:
 
     def _snapshot(self) -> Progress:
         f = self.flow
-        return Progress(f.total, f.start, f.next - len(f.in_flight), f.acked, f.synced,
+        return Progress(f.total, f.start, f.next, f.acked, f.synced,
                         self.link.clock() - self.t0, self.link.last_status)
 
     # -- status, stalls and controls ----------------------------------------------------------
