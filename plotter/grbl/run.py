@@ -1,0 +1,269 @@
+"""One `Streamer.stream()` call: the loop that owns the port, journal batching, controls and endings.
+
+Split from `streamer.py` so the public class stays short; nothing here is public API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from plotter.errors import JobError
+from plotter.grbl.codes import describe_alarm, describe_error
+from plotter.grbl.flow import Acked, Flow, Send, Stop, Synced
+from plotter.grbl.journal import Journal
+from plotter.grbl.link import HOLD, RESET, RESUME, STATUS
+from plotter.grbl.protocol import Alarm, Banner, Status
+from plotter.grbl.results import (
+    AlarmError,
+    LineError,
+    LostAckError,
+    PortLostError,
+    Progress,
+    ResetError,
+    StreamResult,
+)
+
+
+@dataclass
+class Request:
+    """A control from another thread; the loop fills `result`/`error` and sets `done`."""
+
+    kind: str  # pause, resume, cancel
+    done: threading.Event = field(default_factory=threading.Event)
+    result: object = None
+    error: BaseException | None = None
+
+
+def pen_up(streamer) -> None:  # type: ignore[no-untyped-def]
+    """The profile's pen-up lines, unless GRBL is alarm-locked (it would refuse them)."""
+    status = streamer.link.status()
+    if status is None or status.state == "Alarm":
+        return
+    for line in streamer.pen_up:
+        streamer.link.command(line)
+
+
+class Run:
+    """The state of one `stream()` call: the loop, the journal batching and the control requests."""
+
+    JOURNAL_EVERY = 0.5  # seconds of port time between journal marks (always written at the end)
+    PROGRESS_EVERY = 0.1
+
+    def __init__(self, streamer, flow: Flow, journal: Journal | None,
+                 on_progress: Callable[[Progress], None] | None) -> None:
+        self.s, self.flow, self.journal, self.on_progress = streamer, flow, journal, on_progress
+        self.link = streamer.link
+        self.t0 = self.link.clock()
+        self.last_ack = self.t0
+        self.last_journal = self.last_progress = -1e9
+        self.waiting: list[tuple[Request, Callable[[Status], bool]]] = []
+        self.cancelling: Request | None = None
+        self.cancel_detail = "cancelled"
+        self._lost: int | None = None
+        if journal:
+            journal.begin(flow.raw, flow.start)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def loop(self) -> StreamResult:
+        flow, link = self.flow, self.link
+        next_poll = self.t0
+        try:
+            while flow.finished is None:
+                for request in self.s.take_requests():
+                    self._request(request)
+                self._apply(flow.pump())
+                now = link.clock()
+                if now >= next_poll:
+                    link.write(STATUS)
+                    next_poll = now + self.s.poll_interval
+                response = link.read_response()
+                if response is None:
+                    self._check_stall()
+                    continue
+                self._apply(flow.feed(response))
+                if isinstance(response, Status):
+                    self._on_status(response)
+                    self._check_stall()
+            return self._finish(flow.finished)
+        except PortLostError as exc:
+            flow.abort("vanished")
+            self._journal(force=True)
+            self._end("vanished", str(exc))
+            raise PortLostError(f"{exc}; {self._summary()}", self._result("vanished")) from exc
+
+    def _apply(self, actions: list) -> None:
+        out = [a.data for a in actions if isinstance(a, Send)]
+        if out:
+            self.link.write(b"".join(out))
+        for action in actions:
+            if isinstance(action, Acked):
+                self.last_ack = self.link.clock()
+                if action.code is not None and self.journal:
+                    self.journal.error(action.index, action.code)
+            elif isinstance(action, Synced) and self.journal:
+                self._journal()
+        if any(isinstance(a, Acked) for a in actions):
+            self._journal()
+            self._progress()
+
+    def _journal(self, force: bool = False) -> None:
+        now = self.link.clock()
+        if self.journal and (force or now - self.last_journal >= self.JOURNAL_EVERY):
+            self.journal.ack(self.flow.acked, self.flow.synced)
+            self.last_journal = now
+
+    def _progress(self, force: bool = False) -> None:
+        now = self.link.clock()
+        if self.on_progress and (force or now - self.last_progress >= self.PROGRESS_EVERY):
+            self.last_progress = now
+            self.on_progress(self._snapshot())
+
+    def _snapshot(self) -> Progress:
+        f = self.flow
+        return Progress(f.total, f.start, f.next, f.acked, f.synced,
+                        self.link.clock() - self.t0, self.link.last_status)
+
+    # -- status, stalls and controls ----------------------------------------------------------
+    def _on_status(self, status: Status) -> None:
+        for request, done in list(self.waiting):
+            if done(status):
+                self.waiting.remove((request, done))
+                request.result = status
+                if request is self.cancelling:
+                    self._reset_for_cancel()
+                else:
+                    request.done.set()
+        self._progress()
+
+    def _check_stall(self) -> None:
+        """GRBL idle yet lines unacknowledged for too long: an ok was lost or a newline dropped."""
+        flow, status = self.flow, self.link.last_status
+        if not flow.in_flight or status is None or status.state != "Idle" or self.cancelling:
+            return
+        quiet = self.link.clock() - self.last_ack
+        if quiet > self.s.stall_timeout + flow.pending_dwell and self.link.last_rx > self.last_ack:
+            self._lost = flow.in_flight[0][0]
+            flow.give_up()
+
+    def _request(self, request: Request) -> None:
+        if request.kind == "pause":
+            self.link.write(HOLD)
+            self.waiting.append((request, _held(self.flow)))
+        elif request.kind == "resume":
+            self.link.write(RESUME)
+            self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
+        elif request.kind == "cancel":
+            self.cancelling = request
+            self.link.write(HOLD)
+            self.waiting.append((request, _held(self.flow)))
+
+    def _reset_for_cancel(self) -> None:
+        """Hold:0 reached: soft reset keeps the position, drop everything in flight, lift the pen."""
+        flow, link = self.flow, self.link
+        flow.abort("cancelled")
+        link.write(RESET)
+        alarm = None
+        banner = link.wait_for(lambda r: isinstance(r, (Banner, Alarm)), 3.0)
+        if isinstance(banner, Alarm):
+            alarm = banner
+            link.wait_for(lambda r: isinstance(r, Banner), 3.0)
+        pen_up(self.s)
+        status = link.status()
+        self.cancelling.result = status
+        self.cancel_detail = f"cancelled; GRBL raised {alarm.text}" if alarm else "cancelled"
+        self.cancelling.done.set()
+
+    # -- endings ------------------------------------------------------------------------------
+    def _finish(self, stop: Stop) -> StreamResult:
+        flow = self.flow
+        if stop.reason == "done":  # every line acked: wait for the planner to run dry
+            end = self.link.wait_for(_drained, 24 * 3600.0, poll=self.s.poll_interval)
+            if isinstance(end, Banner):
+                stop = Stop("reset")
+            elif isinstance(end, Alarm):
+                stop = Stop("alarm", None, end.code)
+            elif end is not None:
+                flow.synced = flow.total
+        self._journal(force=True)
+        self._progress(force=True)
+        result = self._result(stop.reason)
+        if stop.reason in ("done", "cancelled"):
+            if self.journal:
+                self.journal.end(stop.reason)
+            if stop.reason == "cancelled":
+                return dataclasses.replace(result, detail=self.cancel_detail)
+            return result
+        raise self._error(stop, result)
+
+    def _error(self, stop: Stop, result: StreamResult) -> Exception:
+        flow = self.flow
+        if stop.reason == "error":
+            index = stop.index or 0
+            text = flow.raw[index].strip()
+            msg = f"line {index + 1}: {text!r}: {describe_error(stop.code or 0)}"
+            self._end("error", msg)
+            return LineError(msg, index, text, stop.code or 0, result)
+        if stop.reason == "alarm" and self._banner_follows():
+            msg = (f"GRBL reset mid-job ({describe_alarm(stop.code or 0)}, then its banner): the "
+                   f"{len(flow.in_flight)} lines it had buffered are lost; {self._summary()}")
+            self._end("reset", msg)
+            return ResetError(msg, result)
+        if stop.reason == "alarm":
+            where = f" at line {stop.index + 1}" if stop.index is not None else ""
+            msg = f"GRBL raised {describe_alarm(stop.code or 0)}{where}; {self._summary()}"
+            self._end("alarm", msg)
+            return AlarmError(msg, stop.code or 0, result)
+        if stop.reason == "reset":
+            msg = (f"GRBL reset mid-job (banner seen): the {len(flow.in_flight)} lines it had buffered "
+                   f"are lost; {self._summary()}")
+            self._end("reset", msg)
+            return ResetError(msg, result)
+        first = self._lost if self._lost is not None else flow.acked
+        msg = (f"GRBL went idle without acknowledging line {first + 1} (a byte was lost on the line); "
+               f"{self._summary()}")
+        self._end("lost", msg)
+        return LostAckError(msg, result)
+
+    def _banner_follows(self) -> bool:
+        """ALARM:3 followed by the banner is a reset while moving, not a limit switch."""
+        try:
+            return isinstance(self.link.wait_for(lambda r: isinstance(r, Banner), 0.5), Banner)
+        except PortLostError:
+            return False
+
+    def _end(self, status: str, detail: str) -> None:
+        if self.journal:
+            self.journal.end(status, detail)
+
+    def _summary(self) -> str:
+        f = self.flow
+        return f"{f.acked - f.start} of {f.total - f.start} lines acknowledged, resumable from the journal"
+
+    def _result(self, status: str) -> StreamResult:
+        f, st = self.flow, self.link.last_status
+        pos = st.work_position() if st else None
+        return StreamResult(status, f.total, f.start, f.sent, f.acked, f.synced, self.link.clock() - self.t0,
+                            pos, st)
+
+    def close(self) -> None:
+        for request, _ in self.waiting:
+            request.error = JobError("the job ended before GRBL confirmed the request")
+            request.done.set()
+        self.waiting.clear()
+
+
+def _held(flow: Flow) -> Callable[[Status], bool]:
+    """Hold:0 (decelerated), or an idle machine with nothing left to run (a hold then does nothing)."""
+    return lambda st: (st.state == "Hold" and st.substate == 0) or (st.state == "Idle" and not flow.in_flight)
+
+
+def held_idle() -> Callable[[object], bool]:
+    return lambda r: isinstance(r, Status) and r.state in ("Hold", "Idle") and r.substate in (None, 0)
+
+
+def _drained(r: object) -> bool:
+    """The end of a job: the planner ran dry (Idle; Check in check mode), or GRBL reset/alarmed meanwhile."""
+    return isinstance(r, (Banner, Alarm)) or (isinstance(r, Status) and r.state in ("Idle", "Check"))
