@@ -67,27 +67,34 @@ def pen_up(strokes: list[np.ndarray]) -> float:
     return Sketch(strokes, unit="mm").pen_up_length(start=(0.0, 0.0))
 
 
-def run_vpype(page: Sketch, pipeline: str) -> tuple[list[np.ndarray], float]:
+def run_vpype(page: Sketch, pipeline: str, repeat: int = 3) -> tuple[list[np.ndarray], float]:
+    """vpype's result and its best wall time over `repeat` runs (the machine is shared: min is stable)."""
     import vpype as vp
     import vpype_cli
 
-    lc = vp.LineCollection([(s[:, 0] + 1j * s[:, 1]) * PX_PER_MM for s in page.strokes])
-    doc = vp.Document()
-    doc.add(lc, 1)
-    t0 = time.perf_counter()
-    out = vpype_cli.execute(pipeline, document=doc)
-    dt = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(repeat):
+        lc = vp.LineCollection([(s[:, 0] + 1j * s[:, 1]) * PX_PER_MM for s in page.strokes])
+        doc = vp.Document()
+        doc.add(lc, 1)
+        t0 = time.perf_counter()
+        out = vpype_cli.execute(pipeline, document=doc)
+        best = min(best, time.perf_counter() - t0)
     lines = [np.column_stack([ln.real, ln.imag]) / PX_PER_MM for ln in out.layers[1]]
-    return lines, dt
+    return lines, best
 
 
 def run_ours(
     page: Sketch, merge: bool, budget: float, kicks: int = 0
 ) -> tuple[list[np.ndarray], float, float]:
-    t0 = time.perf_counter()
-    sk = merge_strokes(page, 0.05) if merge else page
-    out, stats = order_strokes(sk, start=(0.0, 0.0), time_budget_s=budget, kicks=kicks)
-    return out.strokes, time.perf_counter() - t0, stats.mst_lower_bound
+    """Our result and best wall time over 3 runs (1 run with ILS kicks, which is slow and reproducible)."""
+    best = float("inf")
+    for _ in range(1 if kicks else 3):
+        t0 = time.perf_counter()
+        sk = merge_strokes(page, 0.05) if merge else page
+        out, stats = order_strokes(sk, start=(0.0, 0.0), time_budget_s=budget, kicks=kicks)
+        best = min(best, time.perf_counter() - t0)
+    return out.strokes, best, stats.mst_lower_bound
 
 
 VPYPE = [
@@ -200,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "CC BY 4.0), mixed classes; seed k picks the sketches of page k. Pen-up = travel from (0, 0) to the",
         "first stroke plus all moves between strokes, for every method. `ours: order` and the ILS row are",
         "compared with `vpype linesort --two-opt`, `ours: merge + order` with `vpype linemerge linesort",
-        "--two-opt`, each against the MST lower bound of the strokes it ordered. Times are wall-clock on a",
-        "shared machine; the ratios come from the same run.",
+        "--two-opt`, each against the MST lower bound of the strokes it ordered. Times are the best of 3",
+        "wall-clock runs (1 for the ILS row) on a shared machine; the ratios come from the same run.",
         "",
         "## Summary over pages",
         "",

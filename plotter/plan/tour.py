@@ -267,7 +267,7 @@ class Tour:
             changed[p - 1 : p + l1 + l2 + 1] = True
             self._rebuild()
             self._touch(changed)
-            self.optimise(deadline)
+            self.improve(deadline)
             cost = self.cost()
             if cost < best - _GAIN:
                 best = cost
