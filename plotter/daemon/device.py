@@ -15,9 +15,11 @@ from typing import Any
 from plotter.daemon.config import DeviceConfig
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Cancelled
-from plotter.errors import PlotterError
+from plotter.errors import DeviceError, PlotterError
 
 log = logging.getLogger(__name__)
+_BUSY = ("Run", "Jog", "Home")
+SETTLE_S = 3600.0  # a plotter finishing its planner after a USB drop never needs more than this
 
 
 def open_port(port: str, baudrate: int = 115200) -> Any:
@@ -39,7 +41,12 @@ class GrblLink:
     """A connected GRBL for one worker; `stream` runs on the worker thread, the rest on any thread."""
 
     def __init__(
-        self, port: Any, store: JobStore, profile: str = "grbl-servo", owns_port: bool = True
+        self,
+        port: Any,
+        store: JobStore,
+        profile: str = "grbl-servo",
+        owns_port: bool = True,
+        unlock: bool = False,
     ) -> None:
         from plotter.daemon.resume import pen_spec
         from plotter.grbl.streamer import Streamer
@@ -49,7 +56,28 @@ class GrblLink:
         self.pen = pen_spec(profile)
         self.streamer = Streamer(port, pen_up=pen_commands(profile))
         self._owns_port = owns_port
-        self.info = self.streamer.connect(unlock=True)
+        self.info = self._wake(unlock)
+
+    def _wake(self, unlock: bool) -> Any:
+        """Connect without trusting what the line held: a machine still running lines it got before a USB
+        drop (or before the daemon died) is left to finish them, then soft-reset (position kept when idle)
+        so no half-received line can execute; a fresh board simply sends its banner."""
+        from plotter.grbl.protocol import Status
+
+        link = self.streamer.link
+        st = link.status(timeout=2.0)
+        if st is not None and (st.state in _BUSY or (st.state == "Hold" and st.substate != 0)):
+            log.info("GRBL is %s: waiting for it to finish what it holds", st.label)
+            settled = link.wait_for(
+                lambda r: (
+                    isinstance(r, Status) and r.state not in _BUSY and not (r.state == "Hold" and r.substate)
+                ),
+                SETTLE_S,
+                poll=0.25,
+            )
+            if settled is None:
+                raise DeviceError(f"GRBL did not come to rest within {SETTLE_S:g} s")
+        return self.streamer.connect(reset=st is not None, unlock=unlock)
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
         from plotter.grbl.journal import Journal
@@ -73,8 +101,10 @@ class GrblLink:
             link = self.streamer.link
             link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
             st = link.status()
-            pos = st.work_position() if st is not None and st.state == "Idle" else None
-            exact = exact_resume(lines, pos, state.synced, self.pen) if pos is not None else None
+            pos = _work_position(link, st) if st is not None and st.state == "Idle" else None
+            acked = max(state.acked, job.acked)
+            rx = self.info.rx_size if self.info else 128
+            exact = exact_resume(lines, pos, acked, self.pen, rx) if pos is not None else None
             if exact is not None:
                 log.info(
                     "job %d: machine stopped after line %d; continuing there", job.id, exact.stopped_after + 1
@@ -120,19 +150,36 @@ class GrblLink:
                 log.debug("close: %s", exc)
 
 
+def _work_position(link: Any, st: Any) -> tuple[float, ...] | None:
+    """Work coordinates: WPos if reported, else MPos minus the offsets `$#` reports (G54 after a reset)."""
+    if st.wpos is not None:
+        return st.wpos
+    if st.mpos is None:
+        return None
+    from plotter.grbl.protocol import Parameter
+
+    params = {r.name: r.values for r in link.command("$#") if isinstance(r, Parameter)}
+    g54, g92 = params.get("G54", (0.0, 0.0, 0.0)), params.get("G92", (0.0, 0.0, 0.0))
+    tlo = params.get("TLO", (0.0,))[0]
+    wco = (g54[0] + g92[0], g54[1] + g92[1], g54[2] + g92[2] + tlo)
+    return tuple(m - o for m, o in zip(st.mpos, wco))
+
+
 def _buffer(status: Any) -> dict | None:
     if status.planner_free is None and status.rx_free is None:
         return None
     return {"planner_free": status.planner_free, "rx_free": status.rx_free}
 
 
-def connect_factory(store: JobStore) -> Callable[[DeviceConfig], GrblLink]:
-    """What the service hands its workers: open the device's port and wake GRBL."""
+def connect_factory(
+    store: JobStore, opener: Callable[[str, int], Any] | None = None
+) -> Callable[[DeviceConfig], GrblLink]:
+    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL."""
 
-    def connect(device: DeviceConfig) -> GrblLink:
-        port = open_port(device.port, device.baudrate)
+    def connect(device: DeviceConfig, unlock: bool = False) -> GrblLink:
+        port = (opener or open_port)(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, device.profile)
+            return GrblLink(port, store, device.profile, unlock=unlock)
         except BaseException:
             try:
                 port.close()

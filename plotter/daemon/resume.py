@@ -3,9 +3,10 @@
 GRBL's `ok` means "planned", not "drawn", and a journal written every fraction of a second lags the machine,
 so a journal-only resume goes back to a pen-up and redraws part of a stroke. But when the link died while
 GRBL kept power, GRBL finished every line it had received and now stands still at the end of the last one:
-its reported position names that line. We take the *first* line at or after the journal's sync mark that
-ends at that position (never later than the true one, so nothing is skipped), restore the modal state and
-the pen as they were after it, and continue mid-stroke: nothing is drawn twice and nothing is missing.
+its reported position names that line. Every acknowledged line was planned and so ran; nothing beyond what
+fits GRBL's RX buffer after it can have arrived. We take the *first* line in that window that ends at the
+position (never later than the true one, so nothing is skipped), restore the modal state and the pen as
+they were after it, and continue mid-stroke: nothing is drawn twice and nothing is missing.
 When the position is unknown (alarm, reset, power cycle) or matches no line, the caller falls back to
 `plotter.grbl.journal.resume_plan` (last pen-up, the interrupted stroke redrawn).
 """
@@ -94,18 +95,27 @@ class ExactResume:
 
 
 def exact_resume(
-    lines: Sequence[str], position: Sequence[float], synced: int, pen: PenSpec, z_matters: bool | None = None
+    lines: Sequence[str], position: Sequence[float], acked: int, pen: PenSpec, rx_size: int = 128
 ) -> ExactResume | None:
-    """Where to continue given the machine's idle `position` (work mm) and the journal's `synced` mark."""
+    """Where to continue given the machine's idle `position` (work mm) and `acked` (lines GRBL said ok to).
+
+    Every acknowledged line was planned, and GRBL runs what it planned, so the machine stopped after line
+    `acked - 1` or later; it cannot be past what fits in its RX buffer beyond that (character counting).
+    The first line in that window ending at `position` is the answer; none means "position unknown".
+    """
     states = states_after(lines, pen)
-    check_z = pen.mode == "z" if z_matters is None else z_matters
-    lo = max(0, synced - 1)
-    for j in range(lo, len(lines)):
+    lo = max(0, acked - 1)
+    hi, room = acked, rx_size - 1
+    while hi < len(lines) and room >= len(clean_line(lines[hi])) + 1:
+        room -= len(clean_line(lines[hi])) + 1
+        hi += 1
+    for j in range(lo, min(hi, len(lines))):
         p = states[j].pos
-        if abs(p[0] - position[0]) <= TOLERANCE_MM and abs(p[1] - position[1]) <= TOLERANCE_MM:
-            if check_z and abs(p[2] - position[2]) > TOLERANCE_MM:
-                continue
-            return ExactResume(j + 1, _preamble(states[j], pen), j)
+        if abs(p[0] - position[0]) > TOLERANCE_MM or abs(p[1] - position[1]) > TOLERANCE_MM:
+            continue
+        if pen.mode == "z" and abs(p[2] - position[2]) > TOLERANCE_MM:
+            continue
+        return ExactResume(j + 1, _preamble(states[j], pen), j)
     return None
 
 

@@ -36,6 +36,7 @@ class Service:
         models: ModelCache | None = None,
         serve: bool = True,
         run_workers: bool = True,
+        opener: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.config = config
         self.store = JobStore(config.store)
@@ -44,6 +45,7 @@ class Service:
         self._prepare = prepare
         self._serve = serve
         self._run_workers = run_workers
+        self._opener = opener
         self.workers: dict[str, DeviceWorker] = {}
         self.servers: list[Any] = []
         self._started: list[Callable[[], None]] = []
@@ -102,7 +104,7 @@ class Service:
             worker = DeviceWorker(
                 dev,
                 self.store,
-                self._connect or device.connect_factory(self.store),
+                self._connect or device.connect_factory(self.store, self._opener),
                 self._prepare or device.prepare_job(self.store),
                 Backoff(*backoff),
             )

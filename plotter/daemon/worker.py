@@ -89,6 +89,7 @@ class DeviceWorker:
         self._job_id: int | None = None
         self._stop_reason = "interrupted"
         self.last_error: str | None = None
+        self._unlock = False
         self.connected = threading.Event()  # set while a link is open: tests and `status` wait on it
         self._thread: threading.Thread | None = None
 
@@ -114,7 +115,7 @@ class DeviceWorker:
         self._killed.set()
         self._stop.set()
         self.store.wake()
-        if self._thread is not None:
+        if self._thread is not None and timeout > 0 and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     @property
@@ -171,21 +172,33 @@ class DeviceWorker:
     def _main(self) -> None:
         try:
             while not self._stop.is_set():
-                if self._link is None and not self._open():
-                    continue
-                job = self.store.wait_for_work(self.device.name, self._stop)
-                if job is not None:
-                    self._run(job)
+                try:
+                    if self._link is None and not self._open():
+                        continue
+                    job = self.store.wait_for_work(self.device.name, self._stop)
+                    if job is not None:
+                        self._run(job)
+                except Exception:  # a bug must not silently take a plotter offline: log, reconnect
+                    log.exception("%s: worker error; reconnecting", self.device.name)
+                    self._close()
+                    self._stop.wait(self.backoff.next())
         except _Killed:
             return
         finally:
             if not self._killed.is_set():
                 self._close()
 
+    def unlock(self) -> None:
+        """The user checked the machine after an alarm: the next connect may send `$X`."""
+        self._unlock = True
+        self._close()
+        self.store.wake()
+
     def _open(self) -> bool:
         try:
-            link = self._connect(self.device)
-        except DeviceError as exc:
+            unlock, self._unlock = self._unlock, False
+            link = self._connect(self.device, unlock) if unlock else self._connect(self.device)
+        except PlotterError as exc:
             first = self.last_error != str(exc)
             self.last_error = str(exc)
             delay = self.backoff.next()
@@ -242,6 +255,7 @@ class DeviceWorker:
         except GrblError as exc:
             log.error("%s: job %d failed: %s", name, job.id, exc)
             self._after_fault(job.id, "failed", str(exc))
+            self._close()  # reconnect decides whether the machine can take the next job (alarm lock)
         except DeviceError as exc:
             log.error("%s: job %d lost the device: %s", name, job.id, exc)
             self.last_error = str(exc)

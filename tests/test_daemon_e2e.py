@@ -1,0 +1,144 @@
+"""End to end: the daemon, two simulated GRBL plotters (virtual clocks), six jobs, a USB drop, a kill.
+
+Everything real except the clock: SQLite file, planner, G-code, streamer, journal, simulated firmware. The
+"kill" abandons the first service mid-job (no cleanup, nothing more written) and opens a second service on
+the same file and the same machines. At the end every job is done, and the pen-down segments each simulated
+machine drew are exactly the planned ones: nothing twice, nothing missing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from daemon_fakes import FakeModel, config
+
+from plotter.daemon.pipeline import ModelCache
+from plotter.daemon.resume import pen_spec, states_after
+from plotter.daemon.service import Service
+from plotter.errors import DeviceError
+
+pytestmark = pytest.mark.slow
+TOL = 0.02  # mm; GRBL positions are whole steps (80 steps/mm)
+
+
+class SimBench:
+    """One simulated plotter whose USB cable can be pulled and plugged back (same machine, same clock)."""
+
+    def __init__(self, faults: list[str]) -> None:
+        from plotter.grbl.protocol_grblsim import Serial
+
+        self.first = Serial.simulated(timeout=0.05, faults=faults)
+        self.machine, self.clock = self.first.machine, self.first.link.clock
+        self.opens = 0
+
+    def open(self, spec: str, baudrate: int) -> object:
+        from plotter.grbl.protocol_grblsim import Serial
+        from plotter.grbl.sim.link import SimLink
+
+        if self.machine.vanished:
+            raise DeviceError(f"no device at {spec}")
+        self.opens += 1
+        if self.opens == 1:
+            return self.first
+        port = Serial.simulated(timeout=0.05)  # a new handle onto the same machine, like reopening the tty
+        port.link = SimLink(self.machine, self.clock, 0.001, 115200)
+        port.machine = self.machine
+        return port
+
+
+def planned_segments(gcode: str) -> list[tuple]:
+    lines = gcode.splitlines()
+    states = states_after(lines, pen_spec("grbl-servo"))
+    out, prev = [], None
+    for s in states:
+        if prev is not None and prev.pen_down and s.pos[:2] != prev.pos[:2]:
+            out.append((prev.pos[:2], s.pos[:2]))
+        prev = s
+    return out
+
+
+def drawn_segments(machine) -> list[tuple]:
+    return [(s.start[:2], s.end[:2]) for s in machine.trace.segments if s.pen_down and s.length > 1e-6]
+
+
+def unmatched(drawn: list[tuple], planned: list[tuple]) -> tuple[int, int]:
+    """Greedy one-to-one matching within TOL (either direction): (drawn left over, planned left over)."""
+    p = np.array([[*a, *b] for a, b in planned]).reshape(-1, 4)
+    used = np.zeros(len(p), dtype=bool)
+    extra = 0
+    for a, b in drawn:
+        fwd = np.abs(p - np.array([*a, *b])).max(axis=1)
+        rev = np.abs(p - np.array([*b, *a])).max(axis=1)
+        ok = np.flatnonzero((np.minimum(fwd, rev) <= TOL) & ~used)
+        if len(ok):
+            used[ok[0]] = True
+        else:
+            extra += 1
+    return extra, int((~used).sum())
+
+
+def wait_for(store, predicate, timeout: float = 60.0) -> None:
+    with store.progress:
+        assert store.progress.wait_for(predicate, timeout), "timed out"
+
+
+def test_two_plotters_six_jobs_usb_drop_and_kill(tmp_path) -> None:
+    benches = {"p1": SimBench(["vanish@t:4"]), "p2": SimBench([])}
+
+    def opener(spec: str, baudrate: int) -> object:
+        return benches[spec.removeprefix("fake://")].open(spec, baudrate)
+
+    model = FakeModel()
+    cfg = config(tmp_path)
+    svc = Service(cfg, opener=opener, models=ModelCache(loader=lambda p: model), serve=False).start()
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")
+    ids = [
+        svc.submit("draw", {"class": "cat", "n": 3, "seed": i, "checkpoint": str(ckpt)})["id"]
+        for i in range(6)
+    ]
+
+    # the cable of p1 comes out mid-job (4 s of machine time); plug it back once the job is parked
+    wait_for(svc.store, lambda: any(j.pause_reason == "device-lost" for j in svc.store.list()))
+    lost = next(j for j in svc.store.list() if j.pause_reason == "device-lost")
+    assert lost.assigned == "p1" and 0 < lost.acked < lost.lines_total
+    benches["p1"].machine.vanished = False
+
+    # kill the daemon in the middle of the fourth job, whichever plotter has it
+    killed = threading.Event()
+    record_ack = svc.store.record_ack
+
+    def ack_then_maybe_die(job_id: int, acked: int) -> None:
+        record_ack(job_id, acked)
+        job = svc.store.get(job_id)
+        if job_id == ids[3] and acked >= job.lines_total // 2 and not killed.is_set():
+            killed.set()
+            for w in svc.workers.values():
+                w.kill(timeout=0)
+
+    svc.store.record_ack = ack_then_maybe_die
+    assert killed.wait(60)
+    svc.kill()
+    assert svc.store.get(ids[3]).state == "running"  # nobody cleaned up
+
+    svc2 = Service(cfg, opener=opener, models=ModelCache(loader=lambda p: model), serve=False).start()
+    try:
+        interrupted = [j.id for j in svc2.store.list() if j.state == "interrupted"]
+        assert ids[3] in interrupted
+        for job_id in interrupted:
+            assert svc2.store.get(job_id).resumable
+            svc2.resume(job_id)
+        for job_id in ids:
+            svc2.store.wait_until(job_id, ("done",), timeout=60)
+        jobs = [svc2.store.get(i) for i in ids]
+    finally:
+        svc2.stop()
+
+    assert {j.assigned for j in jobs} == {"p1", "p2"}
+    for name, bench in benches.items():
+        planned = [seg for j in jobs if j.assigned == name for seg in planned_segments(j.gcode)]
+        drawn = drawn_segments(bench.machine)
+        assert unmatched(drawn, planned) == (0, 0), name
+        assert len(drawn) == len(planned)
