@@ -174,3 +174,34 @@ def test_bad_input_raises_plotter_errors():
         PlannerQueue(KIN).push_line((1, 0, 0), 0.0)
     with pytest.raises(GcodeError, match="dwell"):
         PlannerQueue(KIN).push_dwell(-1.0)
+
+
+def test_feed_hold_decelerates_across_block_boundaries_and_accepts_pushes():
+    q = PlannerQueue(KIN)
+    for x in (5.0, 10.0, 15.0):
+        q.push_line((x, 0.0, 0.0), 3000.0, tag=x)
+    q.advance(0.12)  # at full speed, 3.5 mm in: braking takes 2.5 mm, past the end of block 1
+    x0, v0 = q.position[0], q.speed
+    assert v0 == pytest.approx(50.0)
+    q.feed_hold()
+    done = []
+    while not q.hold_complete:
+        done += q.advance(q.time_to_next_completion())
+    assert [p.tag for p in done] == [5.0]  # the first block ended while braking
+    assert q.position[0] == pytest.approx(x0 + v0**2 / (2 * 500.0))
+    assert q.push_line((20.0, 0.0, 0.0), 3000.0, tag=20.0)  # the sender keeps streaming during a hold
+    assert q.resume()
+    assert [p.tag for p in run_all(q)] == [10.0, 15.0, 20.0]
+    assert q.position == (20.0, 0.0, 0.0)
+
+
+def test_clear_drops_the_queue_and_keeps_the_position():
+    q = PlannerQueue(KIN)
+    q.push_line((100.0, 0.0, 0.0), 3000.0)
+    q.advance(0.5)
+    here = q.position
+    q.clear()
+    assert q.idle and len(q) == 0 and q.speed == 0.0 and q.position == here
+    q.push_line((here[0] + 10.0, 0.0, 0.0), 3000.0)  # planned from where the machine stopped
+    run_all(q)
+    assert q.position[0] == pytest.approx(here[0] + 10.0)
