@@ -107,3 +107,23 @@ def test_g28_goes_home_via_the_intermediate_point_and_g53_uses_machine_coordinat
     assert est.distance_travel == pytest.approx(30.0 + 40.0 + 50.0)
     g53 = estimate_gcode(["G92 X100", "G53 G0 X10", "G0 X110"], KIN)  # work X110 is machine X10
     assert g53.distance_travel == pytest.approx(10.0)
+
+
+def test_estimate_equals_the_simulated_grbl_machine_time():
+    """The selling point: streamed into the GRBL simulator (character counting, 115200 baud, 15 blocks),
+    the machine takes exactly the estimated time, dwells and pen moves included."""
+    dryrun = pytest.importorskip("plotter.grbl.sim.dryrun")
+    from plotter.grbl.protocol_grblsim import SimOptions
+
+    rng = np.random.default_rng(0)
+    pts = np.cumsum(rng.normal(0, 8, size=(80, 2)), axis=0) + 100
+    xy = [f"X{x:.3f} Y{y:.3f}" for x, y in pts]
+    prog = ["G21 G90", "M5", f"G0 {xy[0]}", "M3 S1000", "G4 P0.2", "F3000"]
+    prog += [f"G1 {w}" for w in xy[1:40]] + ["M5", "G4 P0.2", f"G0 {xy[40]}", "M3 S1000", "G4 P0.2"]
+    prog += [f"G1 {w}" for w in xy[41:]] + ["M5", "G4 P0.2", "G0 X0 Y0", "M2"]
+    settings = {110: 5000, 111: 5000, 112: 500, 120: 500, 121: 500, 122: 100, 11: 0.01}
+    run = dryrun.dry_run(prog, SimOptions(latency_ms=0.0, settings=settings))
+    assert run.failure is None
+    est = estimate_gcode(prog, KIN)
+    assert run.trace.machine_time == pytest.approx(est.total_s, rel=1e-6)
+    assert run.trace.drawn_length == pytest.approx(est.distance_draw, rel=1e-6)
