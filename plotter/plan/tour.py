@@ -205,10 +205,11 @@ class Tour:
 
         The clock is read between rounds only, so a run that finishes in time depends on its input alone.
         """
-        while self.step():
+        while True:
             if time.perf_counter() > deadline:
                 return False
-        return True
+            if not self.step():
+                return True
 
     def full_two_opt(self, deadline: float) -> bool:
         """One pass of 2-opt over *all* pairs (each node's best move, applied at once); True if it helped.
