@@ -164,3 +164,36 @@ def test_stream_to_the_pty_of_plotter_sim(tmp_path: Path) -> None:
         sim_proc.send_signal(signal.SIGINT)
         out, err = sim_proc.communicate(timeout=30)
     assert "drawn 20.0 mm" in out and "pen lifts 1" in out and "rx overflow 0 bytes" in out, out + err
+
+
+@needs_sim
+@pytest.mark.parametrize(("answer", "summary"), [("c", "cancelled:"), ("r", "done:")])
+def test_ctrl_c_holds_then_resumes_or_cancels(tmp_path: Path, answer: str, summary: str) -> None:
+    """SIGINT mid-job: feed hold, wait for Hold:0, ask; the answer decides. Where the job stops varies with
+    the machine's speed, the outcome does not."""
+    import signal
+    import subprocess
+    import sys
+
+    lines = ["G21 G90", "M3 S1000", "G4 P0.1"] + [f"G1 X{10 + i % 50} Y{10 + (i // 50) * 2} F3000"
+                                                  for i in range(300)] + ["M5", "M2"]
+    job = _write(tmp_path, lines)
+    proc = subprocess.Popen([sys.executable, "-m", "plotter", "stream", str(job), "--device",
+                             "grblsim://?clock=realtime&speed=5", "--profile", "grbl-servo"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = [proc.stderr.readline()]  # type: ignore[union-attr]
+        assert seen[0].startswith("connected:"), seen
+        while not seen[-1].startswith("stream "):  # the first progress line: the job is running
+            seen.append(proc.stderr.readline())  # type: ignore[union-attr]
+            assert seen[-1], seen
+        proc.send_signal(signal.SIGINT)
+        while not seen[-1].startswith("held"):
+            seen.append(proc.stderr.readline())  # type: ignore[union-attr]
+            assert seen[-1], seen
+        assert "Hold:0" in seen[-1]
+        out, err = proc.communicate(answer + "\n", timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert summary in out

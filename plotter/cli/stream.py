@@ -115,18 +115,21 @@ class _Bar:
 def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
     """Run `job()` in a thread; Ctrl-C holds the machine and asks resume or cancel."""
     box: dict[str, object] = {}
+    finished = threading.Event()  # not Thread.join: an interrupted join can make is_alive() lie (3.11)
 
     def target() -> None:
         try:
             box["result"] = job()
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             box["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=target, name="plotter-stream", daemon=True)
     worker.start()
-    while worker.is_alive():
+    while not finished.is_set():
         try:
-            worker.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             click.echo("\nfeed hold...", err=True)
             try:
