@@ -131,3 +131,17 @@ def test_cli_morph_refuses_one_file(tmp_path, partial: Sketch) -> None:
     write_json(partial, tmp_path / "a.json")
     res = CliRunner().invoke(main, ["morph", str(tmp_path / "a.json")])
     assert res.exit_code != 0 and "two sketch files" in res.output
+
+
+def test_plan_completion_lays_out_gcode_that_draws_the_prefix(partial: Sketch, tmp_path) -> None:
+    from plotter.daemon.pipeline import DrawParams
+    from plotter.models.complete import plan_completion
+    from plotter.sketch.moves import moves_from_gcode
+
+    ckpt = save(tiny_rnn(["cat"]), tmp_path / "rnn.pt")
+    write_json(partial, tmp_path / "p.json")
+    params = DrawParams.from_dict({"class": "cat", "checkpoint": str(ckpt), "n": 2, "seed": 4})
+    plan = plan_completion(params, tmp_path / "p.json", "grbl-servo", "a5")
+    assert len(plan.sketches) == 2 and all(s.meta["prefix_strokes"] == 2 for s in plan.sketches)
+    drawn = [m for m in moves_from_gcode(plan.lines) if m.down]
+    assert len(drawn) >= 2 * 2  # both prefixes (2 strokes each) plus whatever the model added

@@ -212,3 +212,28 @@ def morph(
         sk.meta["t"] = round(float(t), 3)
         out.append(sk)
     return out
+
+
+# ------------------------------------------------------------------------------------------ plotting one
+def plan_completion(
+    params: Any, partial: str | Path, profile: str, paper: str, index: int = 0, models: Any = None
+) -> Any:
+    """`plotter draw --complete PARTIAL`: like `plotter.draw.plan_draw`, but the sketches continue the
+    drawing in PARTIAL (a `DrawParams` gives model, checkpoint, class, n, temperature, seed, grid).
+
+    Wiring in `plotter/cli/draw.py` (`_in_process`): `plan = plan_completion(params, opts["complete"],
+    opts["profile"], opts["paper"]) if opts["complete"] else plan_draw(...)`; run in-process, since a
+    daemon job carries no partial.
+    """
+    from plotter.daemon.pipeline import ModelCache, default_checkpoint, plan_sketches
+    from plotter.draw import DrawPlan
+    from plotter.sketch.io import read_sketches
+
+    user = read_sketches(partial, index=index)[0]
+    path = params.checkpoint or default_checkpoint(params.model, params.class_name)
+    model = (models or ModelCache()).get(path)
+    sketches = complete_sketches(model, user, params.n, params.temperature, params.class_name, params.seed)
+    profile, paper = params.profile or profile, params.paper or paper
+    name = f"{params.class_name} completing {Path(partial).name} x{params.n}"
+    job = plan_sketches(sketches, profile, paper, params.grid, job_name=name)
+    return DrawPlan(params, profile, paper, sketches, job)
