@@ -193,3 +193,12 @@ def test_no_answer_is_a_device_error() -> None:
     port = open_port("loop://")
     with pytest.raises(DeviceError, match="no answer from GRBL"):
         Streamer(port).connect(wake_timeout=0.2)
+
+
+def test_connect_with_soft_reset_sees_the_banner_again() -> None:
+    port = sim()
+    streamer = Streamer(port)
+    streamer.connect()
+    info = streamer.connect(reset=True)
+    assert info.banner is not None and info.status is not None and info.status.state == "Idle"
+    assert bytes(port.written).count(b"\x18") == 1
