@@ -165,9 +165,10 @@ def order_strokes(
     """Reorder (and, with `reverse`, flip) strokes to shorten pen-up travel from `start`.
 
     Drawn geometry is unchanged; only the order and direction of strokes change. The greedy pass always
-    runs; the 2-opt/or-opt improvement stops at a local optimum or when `time_budget_s` (wall clock) is
-    spent. `kicks` > 0 adds that many iterated-local-search perturbations after it (seeded, so still
-    reproducible) for plots drawn many times, where a few percent less travel is worth seconds of planning.
+    runs; the 2-opt/or-opt improvement stops at a local optimum or when `time_budget_s` (wall clock, from
+    the call) is spent; the round in progress and the MST bound (O(n log n)) may add a little to it.
+    `kicks` > 0 adds that many iterated-local-search perturbations after it (seeded, so still reproducible)
+    for plots drawn many times, where a few percent less travel is worth seconds of planning.
     A plan worse than the input order is never returned.
     """
     t0 = time.perf_counter()
