@@ -202,3 +202,14 @@ def test_connect_with_soft_reset_sees_the_banner_again() -> None:
     info = streamer.connect(reset=True)
     assert info.banner is not None and info.status is not None and info.status.state == "Idle"
     assert bytes(port.written).count(b"\x18") == 1
+
+
+def test_a_failed_start_leaves_the_streamer_usable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from plotter.grbl.journal import JsonLinesSink
+
+    port = sim()
+    streamer = Streamer(port)
+    streamer.connect()
+    with pytest.raises(JobError, match="cannot write journal"):
+        streamer.stream(["G0X1"], journal=Journal(JsonLinesSink(tmp_path / "missing" / "j")))
+    assert streamer.stream(["G0X1"]).status == "done"

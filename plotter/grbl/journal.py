@@ -50,10 +50,13 @@ class JsonLinesSink:
         self.path = Path(path)
 
     def append(self, record: dict) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise JobError(f"cannot write journal {self.path}: {exc.strerror or exc}") from None
 
     def records(self) -> list[dict]:
         if not self.path.exists():

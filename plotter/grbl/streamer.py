@@ -104,13 +104,15 @@ class Streamer:
             if self._streaming:
                 raise JobError("this streamer is already running a job")
             self._streaming = True
-        run = Run(self, flow, journal, on_progress)
+        run: Run | None = None
         try:
+            run = Run(self, flow, journal, on_progress)
             for line in preamble:
                 self.link.command(line)
             return run.loop()
         finally:
-            run.close()
+            if run is not None:
+                run.close()
             with self._lock:
                 self._streaming = False
                 pending, self._requests = self._requests, []
