@@ -202,6 +202,7 @@ def test_ctrl_c_holds_then_resumes_or_cancels(tmp_path: Path, answer: str, summa
 @needs_sim
 def test_unwritable_journal_is_one_line_before_anything_moves(tmp_path: Path) -> None:
     job = _write(tmp_path, PROGRAM)
-    args = ["stream", str(job), "--device", "grblsim://", "--journal", str(tmp_path / "no" / "dir" / "j"), "-q"]
+    bad = tmp_path / "no" / "dir" / "j"
+    args = ["stream", str(job), "--device", "grblsim://", "--journal", str(bad), "-q"]
     result = CliRunner().invoke(main, args)
     assert "cannot write journal" in _one_line_error(result)
