@@ -104,33 +104,39 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
 # ---------------------------------------------------------------------- in this process
 def _in_process(params: Any, opts: dict) -> None:
-    from plotter.draw import is_simulated, plan_draw, write_gcode, write_preview
+    from plotter.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
 
     device = opts["device"]
     simulate = opts["dry_run"] or is_simulated(device)
     if simulate and device is None:
         click.echo("no --device given: dry run on the simulated plotter", err=True)
-    click.echo(f"sampling {params.n} {params.class_name} sketch(es) with {params.model}...", err=True)
-    plan = plan_draw(params, opts["profile"], opts["paper"])
-    out = Path(opts["output"] or f"{params.class_name}.gcode")
-    stem = out.with_suffix("")
-    if simulate or opts["output"]:
-        write_gcode(plan, out)
-        click.echo(f"g-code     {out} ({len(plan.lines)} lines)")
-    preview = write_preview(plan, opts["svg"] or f"{stem}.preview.svg")
-    click.echo(f"preview    {preview}")
-    click.echo(f"estimate   {_hms(plan.estimate_s)} ({plan.profile}, paper {plan.paper})")
-    if not simulate and not opts["yes"]:
-        click.confirm(f"Draw it on {device}?", default=True, abort=True)
-    _stream_here(
-        plan, None if simulate and not (device or "").startswith("grblsim://") else device, simulate, stem
-    )
+    sim_url = device if simulate and (device or "").startswith("grblsim://") else None
+    machine = None if simulate else open_machine(device, params.profile or opts["profile"])  # fail fast
+    try:
+        click.echo(f"sampling {params.n} {params.class_name} sketch(es) with {params.model}...", err=True)
+        plan = plan_draw(params, opts["profile"], opts["paper"])
+        out = Path(opts["output"] or f"{params.class_name}.gcode")
+        stem = out.with_suffix("")
+        if simulate or opts["output"]:
+            write_gcode(plan, out)
+            click.echo(f"g-code     {out} ({len(plan.lines)} lines)")
+        preview = write_preview(plan, opts["svg"] or f"{stem}.preview.svg")
+        click.echo(f"preview    {preview}")
+        click.echo(f"estimate   {_hms(plan.estimate_s)} ({plan.profile}, paper {plan.paper})")
+        if not simulate and not opts["yes"]:
+            click.confirm(f"Draw it on {device}?", default=True, abort=True)
+        if machine is None:
+            machine = open_machine(sim_url, plan.profile)
+        _stream_here(plan, machine, device, simulate, stem)
+    finally:
+        if machine is not None:
+            machine[0].close()
 
 
-def _stream_here(plan: Any, device: str | None, simulate: bool, stem: Path) -> None:
-    from plotter.draw import Run, open_machine, simulation_report
+def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
+    from plotter.draw import Run, simulation_report
 
-    port, streamer = open_machine(device, plan.profile)
+    port, streamer = machine
     journal = None
     if not simulate:
         from plotter.grbl.journal import Journal, JsonLinesSink
@@ -159,11 +165,11 @@ def _stream_here(plan: Any, device: str | None, simulate: bool, stem: Path) -> N
             click.echo(f"done in {_hms(result.elapsed_s)}")
     except PlotterError as exc:
         if journal is not None:
+            if not plan.lines or not stem.with_suffix(".gcode").exists():
+                plan.job.write_gcode(stem.with_suffix(".gcode"))
             hint = f"; resume with: plotter stream {stem}.gcode -d {device} --resume {journal.sink.path}"
             raise type(exc)(f"{exc}{hint}") from None
         raise
-    finally:
-        port.close()
 
 
 def _follow_stream(run: Any, total: int) -> Any:

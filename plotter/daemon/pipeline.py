@@ -170,11 +170,15 @@ def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     path = params.checkpoint or default_checkpoint(params.model, params.class_name)
     model = models.get(path)
     check_class(model, params.class_name)
-    with models.sample_lock:
-        sketches = model.generate(
-            params.n, temperature=params.temperature, class_name=params.class_name, seed=params.seed
-        )
-    kept = [s for s in sketches if not s.is_empty()]
+    kept: list[Sketch] = []
+    for _ in range(1 if params.seed is not None else 3):  # unseeded: an empty draw is just bad luck
+        with models.sample_lock:
+            sketches = model.generate(
+                params.n, temperature=params.temperature, class_name=params.class_name, seed=params.seed
+            )
+        kept = [s for s in sketches if not s.is_empty()]
+        if kept:
+            break
     if not kept:
         raise JobError("the model produced only empty sketches; try another --seed or a higher --temperature")
     return kept

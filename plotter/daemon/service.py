@@ -94,6 +94,7 @@ class Service:
             path = self.config.models.get(name, name)
             log.info("preloading model %s", path)
             self.models.get(path)
+        _warm_planner(self.config.devices[0])
         self._started.append(self.models.clear)
 
     def _start_workers(self) -> None:
@@ -163,13 +164,13 @@ class Service:
             stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
             target = self._planning_device(device)
             planned = plan_job_params(stored, target.profile, target.paper)
-            job = self.store.submit("draw", stored, "\n".join(planned.lines), device, planned.stats)
+            job = self.store.submit(
+                "draw", stored, "\n".join(planned.lines), device, planned.stats, held=hold
+            )
         elif kind == "gcode":
-            job = self.store.submit("gcode", dict(params or {}), gcode=_check_gcode(gcode), device=device)
+            job = self.store.submit("gcode", dict(params or {}), _check_gcode(gcode), device, held=hold)
         else:
             raise JobError(f"unknown job kind {kind!r}; expected draw or gcode")
-        if hold:
-            job = self.store.transition(job.id, "paused", "held for confirmation", pause_reason="user")
         log.info("job %d %s (%s on %s)", job.id, job.state, kind, device)
         return job.to_dict()
 
@@ -238,6 +239,14 @@ class Service:
     def devices(self) -> list[dict]:
         return [w.status() for w in self.workers.values()]
 
+    def unlock(self, device: str) -> dict:
+        """After an alarm, once the machine was checked: reconnect with `$X` (the queue waits till then)."""
+        worker = self.workers.get(device)
+        if worker is None:
+            raise JobError(f"no device {device!r} in this daemon (devices: {', '.join(self.workers)})")
+        worker.unlock()
+        return {"device": device, "unlock": "requested"}
+
     def ping(self) -> dict:
         return {
             "pid": __import__("os").getpid(),
@@ -250,6 +259,20 @@ class Service:
         if worker is None:
             raise JobError(f"job {job.id} is {job.state} on {job.assigned!r}, but no daemon worker runs it")
         return worker
+
+
+def _warm_planner(device: DeviceConfig) -> None:
+    """Import and run the planner once at startup so the first draw request pays only for sampling."""
+    import numpy as np
+
+    from plotter.daemon.pipeline import plan_sketches
+    from plotter.sketch import Sketch
+
+    square = Sketch([np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]), np.array([[0.0, 5.0], [5.0, 5.0]])])
+    try:
+        plan_sketches([square], device.profile, device.paper)
+    except PlotterError as exc:  # a bad profile shows up here first: say so, the jobs will say it again
+        log.warning("planner warm-up for %s failed: %s", device.name, exc)
 
 
 def _failure_point(store: JobStore, job: Job) -> int:
@@ -288,4 +311,5 @@ _OPS: dict[str, Callable[..., Any]] = {
     "devices": Service.devices,
     "ping": Service.ping,
     "wait": Service.wait,
+    "unlock": Service.unlock,
 }

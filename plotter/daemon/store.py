@@ -208,8 +208,9 @@ class JobStore:
         gcode: str | None = None,
         device: str = "any",
         stats: dict | None = None,
+        held: bool = False,
     ) -> Job:
-        """Queue a job; a draw job may come without G-code (the worker plans it)."""
+        """Queue a job (or, `held`, park it paused until released: no worker can take it meanwhile)."""
         if kind not in KINDS:
             raise JobError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
         if kind == "gcode" and not gcode:
@@ -222,12 +223,13 @@ class JobStore:
         total = len(gcode.splitlines()) if gcode else 0
         with self._tx():
             cur = self.db.execute(
-                "INSERT INTO jobs (kind, params, state, device, created, updated, gcode, lines_total, stats)"
-                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (kind, params_json, device or "any", now, now, gcode, total, json.dumps(stats or {})),
-            )
+                "INSERT INTO jobs (kind, params, state, pause_reason, device, created, updated, gcode,"
+                " lines_total, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, params_json, "paused" if held else "queued", "user" if held else None, device or "any",
+                 now, now, gcode, total, json.dumps(stats or {})),
+            )  # fmt: skip
             job_id = int(cur.lastrowid)
-            self._event(job_id, "queued", "submitted")
+            self._event(job_id, "paused" if held else "queued", "submitted" + (" (held)" if held else ""))
             self.changed.notify_all()
         return self.get(job_id)
 
