@@ -107,3 +107,14 @@ def test_train_on_several_classes_end_to_end(kind: str, tmp_path) -> None:
     res = CliRunner().invoke(main, ["sample", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--class",
                                     "dog", "-n", "2", "--json", str(tmp_path / "d.json")])  # fmt: skip
     assert res.exit_code == 0, res.output
+
+
+def test_default_checkpoint_is_one_that_knows_the_class(tmp_path, monkeypatch) -> None:
+    from plotter.models.complete import find_checkpoint
+
+    save(tiny_rnn(["cat"]), tmp_path / "sketch_rnn-cat.pt")
+    save(tiny_rnn(CLASSES), tmp_path / "sketch_rnn-multiclass.pt")
+    monkeypatch.setenv("PLOTTER_CHECKPOINTS", str(tmp_path))
+    assert find_checkpoint("sketch-rnn", "cat", None).name == "sketch_rnn-cat.pt"
+    assert find_checkpoint("sketch-rnn", "dog", None).name == "sketch_rnn-multiclass.pt"
+    assert find_checkpoint("sketch-rnn", "zebra", None).name == "sketch_rnn-cat.pt"  # then: unknown class

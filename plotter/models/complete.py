@@ -34,9 +34,19 @@ def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path |
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist")
         return path
-    from plotter.daemon.pipeline import default_checkpoint
+    from plotter.daemon.pipeline import MODELS, default_checkpoint
 
-    return default_checkpoint(model, class_name)
+    path = default_checkpoint(model, class_name)
+    if class_name is None or path.stem == f"{MODELS[model]}-{class_name}":
+        return path
+    for cand in shipped_checkpoints():  # `--class dog` with sketch_rnn-cat.pt and sketch_rnn-multiclass.pt
+        if cand.stem.startswith(f"{MODELS[model]}-"):
+            try:
+                if class_name in checkpoint_info(cand)["classes"]:
+                    return cand
+            except PlotterError:
+                continue
+    return path
 
 
 def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> Any:
