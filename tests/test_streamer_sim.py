@@ -64,6 +64,17 @@ def test_short_job_char_count_beats_send_response() -> None:
     assert fast.elapsed_s * 1.3 < slow.elapsed_s
 
 
+def test_status_is_polled_at_5_hz_at_most_and_never_overflows_rx() -> None:
+    port = sim()
+    streamer = Streamer(port)
+    streamer.connect()
+    result = streamer.stream(short_segments(400, step=0.25))
+    polls = bytes(port.written).count(b"?")
+    assert polls >= result.elapsed_s / 0.25  # polled all along...
+    assert polls <= (port.link.clock.now() + 0.2) / 0.2  # ...but never above 5 Hz, connect included
+    assert port.machine.trace.summary()["rx_overflow_bytes"] == 0
+
+
 def test_small_rx_buffer_from_dollar_i_is_respected() -> None:
     port = sim("rx=48&blocks=6")
     streamer = Streamer(port)

@@ -23,6 +23,7 @@ RESET = b"\x18"
 HOLD = b"!"
 RESUME = b"~"
 STATUS = b"?"
+MIN_POLL = 0.2  # seconds between `?`: 5 Hz at most
 IO_ERRORS = (serial.SerialException, OSError)
 
 
@@ -47,6 +48,7 @@ class Link:
         self.read_timeout = read_timeout
         self.last_status: Status | None = None
         self.last_rx = self.clock()
+        self._last_poll = -1e18
         self._buf = bytearray()
         self._write_lock = threading.Lock()
         try:
@@ -62,6 +64,15 @@ class Link:
                 self.port.write(data)  # type: ignore[attr-defined]
         except IO_ERRORS as exc:
             raise PortLostError(f"serial port lost while writing: {exc}") from exc
+
+    def poll(self, interval: float = MIN_POLL) -> bool:
+        """Send `?` unless one went out less than `interval` ago: GRBL is never asked faster than 5 Hz."""
+        now = self.clock()
+        if now - self._last_poll < max(interval, MIN_POLL):
+            return False
+        self._last_poll = now
+        self.write(STATUS)
+        return True
 
     def readline(self) -> str | None:
         """One complete line (without its ending), or None after about `read_timeout` without one."""
@@ -105,11 +116,9 @@ class Link:
         With `poll` set, sends `?` every `poll` seconds meanwhile (≤ 5 Hz keeps GRBL's serial quiet).
         """
         deadline = self.clock() + timeout
-        next_poll = self.clock()
         while self.clock() < deadline:
-            if poll is not None and self.clock() >= next_poll:
-                self.write(STATUS)
-                next_poll = self.clock() + poll
+            if poll is not None:
+                self.poll(poll)
             response = self.read_response()
             if response is not None and predicate(response):
                 return response

@@ -14,7 +14,7 @@ from plotter.errors import JobError
 from plotter.grbl.codes import describe_alarm, describe_error
 from plotter.grbl.flow import Acked, Flow, Send, Stop, Synced
 from plotter.grbl.journal import Journal
-from plotter.grbl.link import HOLD, RESET, RESUME, STATUS
+from plotter.grbl.link import HOLD, RESET, RESUME
 from plotter.grbl.protocol import Alarm, Banner, Status
 from plotter.grbl.results import (
     AlarmError,
@@ -69,16 +69,12 @@ class Run:
     # -- the loop -----------------------------------------------------------------------------
     def loop(self) -> StreamResult:
         flow, link = self.flow, self.link
-        next_poll = self.t0
         try:
             while flow.finished is None:
                 for request in self.s.take_requests():
                     self._request(request)
                 self._apply(flow.pump())
-                now = link.clock()
-                if now >= next_poll:
-                    link.write(STATUS)
-                    next_poll = now + self.s.poll_interval
+                link.poll(self.s.poll_interval)
                 response = link.read_response()
                 if response is None:
                     self._check_stall()
