@@ -224,3 +224,17 @@ def test_a_failed_start_leaves_the_streamer_usable(tmp_path) -> None:  # type: i
     with pytest.raises(JobError, match="cannot write journal"):
         streamer.stream(["G0X1"], journal=Journal(JsonLinesSink(tmp_path / "missing" / "j")))
     assert streamer.stream(["G0X1"]).status == "done"
+
+
+def test_a_failing_progress_callback_does_not_stop_the_job() -> None:
+    port = sim()
+    streamer = Streamer(port)
+    streamer.connect()
+    calls = []
+
+    def broken(p) -> None:  # type: ignore[no-untyped-def]
+        calls.append(p)
+        raise RuntimeError("display crashed")
+
+    assert streamer.stream(short_segments(50), on_progress=broken).status == "done"
+    assert len(calls) > 1 and calls[-1].percent == 100.0

@@ -6,6 +6,7 @@ Split from `streamer.py` so the public class stays short; nothing here is public
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from plotter.grbl.results import (
     ResetError,
     StreamResult,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -115,7 +118,10 @@ class Run:
         now = self.link.clock()
         if self.on_progress and (force or now - self.last_progress >= self.PROGRESS_EVERY):
             self.last_progress = now
-            self.on_progress(self._snapshot())
+            try:
+                self.on_progress(self._snapshot())
+            except Exception:  # a broken progress display must not strand a half-sent job
+                log.exception("progress callback failed; streaming on")
 
     def _snapshot(self) -> Progress:
         f = self.flow
