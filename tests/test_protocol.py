@@ -122,3 +122,16 @@ def test_code_tables_complete() -> None:
     assert describe_error(99) == "error:99 Unknown error: error:99 is not a GRBL 1.1 error code."
     assert Error(11).text.startswith("error:11 Line overflow")
     assert Alarm(3).text.startswith("ALARM:3 Abort during cycle")
+
+
+@pytest.mark.parametrize(("banner", "limit"), [
+    ("Grbl 1.1h ['$' for help]", 79),
+    ("GrblHAL 1.1f ['$' or '$HELP' for help]", 256),
+    ("Grbl 3.7 [FluidNC v3.7.8 (wifi) '$' for help]", 255),
+])
+def test_line_limit_follows_the_firmware_banner(banner: str, limit: int) -> None:
+    from plotter.grbl.results import MachineInfo
+
+    parsed = parse_line(banner)
+    assert isinstance(parsed, Banner)
+    assert MachineInfo(parsed, None, None, 128, 15, {}, None).line_limit == limit

@@ -32,12 +32,12 @@ def _read_program(path: Path) -> list[str]:
 
 
 def _profile_bits(name: str | None):  # type: ignore[no-untyped-def]
-    """(kinematics or None, pen-up lines, pen commands) from `--profile`, or defaults."""
-    from plotter.grbl.flow import clean_line
+    """(kinematics or None, pen-up lines, pen commands, line limit) from `--profile`, or defaults."""
+    from plotter.grbl.flow import DEFAULT_LINE_LIMIT, clean_line
     from plotter.grbl.journal import PenCommands
 
     if not name:
-        return None, (), None
+        return None, (), None, DEFAULT_LINE_LIMIT
     from plotter.gcode import load_profile
 
     profile = load_profile(name)
@@ -48,7 +48,8 @@ def _profile_bits(name: str | None):  # type: ignore[no-untyped-def]
     else:
         up = (pen.up_command,) + ((f"G4 P{pen.dwell_up:g}",) if pen.dwell_up else ())
         pens = PenCommands((clean_line(pen.up_command),), (clean_line(pen.down_command),))
-    return profile.kinematics(), up, pens
+    limit = DEFAULT_LINE_LIMIT if profile.firmware == "grbl" else profile.max_line_length
+    return profile.kinematics(), up, pens, limit
 
 
 def _estimate(lines: Sequence[str], kinematics: object | None, blocks: int) -> float | None:
@@ -180,8 +181,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     lines = _read_program(file)
     if not any(clean_line(line) for line in lines):
         raise GcodeError(f"{file} has no G-code lines")
-    Flow(lines)  # refuses over-long lines with their line number before anything is sent
-    kinematics, pen_up, pens = _profile_bits(profile)
+    kinematics, pen_up, pens, limit = _profile_bits(profile)
+    Flow(lines, line_limit=limit)  # refuses over-long lines with their line number before connecting
     start, preamble = 0, ()
     if resume_path is not None:
         state = load_state(JsonLinesSink(resume_path).records())

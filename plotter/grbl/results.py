@@ -26,6 +26,16 @@ class MachineInfo:
     unlocked: bool = False
 
     @property
+    def line_limit(self) -> int:
+        """Characters a line may have: GRBL 79 (80 with the terminator), grblHAL 256, FluidNC 255."""
+        raw = self.banner.raw if self.banner else ""
+        if "FluidNC" in raw:
+            return 255
+        if self.banner is not None and self.banner.firmware.lower() == "grblhal":
+            return 256
+        return 79
+
+    @property
     def laser_mode(self) -> bool:
         """`$32=1`: M3/M5 no longer empty the planner, so they are not sync points."""
         return self.settings.get(32, "0").strip() in ("1", "1.0")

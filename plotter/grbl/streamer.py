@@ -91,7 +91,7 @@ class Streamer:
     def stream(self, lines: Sequence[str], start: int = 0, *, mode: str = CHAR_COUNT,
                preamble: Sequence[str] = (), journal: Journal | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               line_limit: int = DEFAULT_LINE_LIMIT) -> StreamResult:
+               line_limit: int | None = None) -> StreamResult:
         """Send `lines[start:]` and wait until GRBL has run them; returns done/cancelled or raises.
 
         Raises `LineError`, `AlarmError`, `ResetError`, `LostAckError` (all `GrblError`) or `PortLostError`
@@ -99,7 +99,8 @@ class Streamer:
         """
         info = self.info
         flow = Flow(lines, rx_size=info.rx_size if info else DEFAULT_RX, mode=mode, start=start,
-                    line_limit=line_limit, spindle_sync=not (info and info.laser_mode))
+                    line_limit=line_limit or (info.line_limit if info else DEFAULT_LINE_LIMIT),
+                    spindle_sync=not (info and info.laser_mode))
         with self._lock:
             if self._streaming:
                 raise JobError("this streamer is already running a job")
@@ -160,7 +161,7 @@ class Streamer:
         return pending
 
     def check(self, lines: Sequence[str], *, on_progress: Callable[[Progress], None] | None = None,
-              line_limit: int = DEFAULT_LINE_LIMIT) -> StreamResult:
+              line_limit: int | None = None) -> StreamResult:
         """GRBL check mode (`$C`): parse every line without moving; raise `LineError` at the first error.
 
         Leaving check mode makes GRBL reset itself, so the banner is awaited before returning.
