@@ -142,3 +142,37 @@ def test_two_plotters_six_jobs_usb_drop_and_kill(tmp_path) -> None:
         drawn = drawn_segments(bench.machine)
         assert unmatched(drawn, planned) == (0, 0), name
         assert len(drawn) == len(planned)
+
+
+def test_alarm_mid_job_fails_with_reason_queue_waits_then_resumes(tmp_path) -> None:
+    """ALARM:1 (hard limit) mid-job: failed with the decoded reason; the next job is not burnt on a locked
+    machine; after `unlock` the queue moves on and the failed job resumes from its journal."""
+    bench = SimBench(["alarm:1@t:4"])
+    cfg = config(tmp_path, names=("p1",))
+    model = FakeModel()
+    svc = Service(
+        cfg, opener=lambda s, b: bench.open(s, b), models=ModelCache(loader=lambda p: model), serve=False
+    )
+    svc.start()
+    try:
+        ck = tmp_path / "m.pt"
+        ck.write_bytes(b"x")
+        first = svc.submit("draw", {"class": "cat", "n": 3, "seed": 1, "checkpoint": str(ck)})["id"]
+        second = svc.submit("draw", {"class": "cat", "n": 1, "seed": 2, "checkpoint": str(ck)})["id"]
+        failed = svc.store.wait_until(first, ("failed",), timeout=60)
+        assert "hard limit" in failed.error.lower() and failed.resumable
+        assert svc.workers["p1"].wait(lambda w: "alarm" in (w.last_error or "").lower(), 60)
+        assert svc.store.get(second).state == "queued"  # not failed on a locked machine
+        assert "alarm" in svc.devices()[0]["error"].lower()
+        svc.unlock("p1")
+        svc.store.wait_until(second, ("done",), timeout=60)
+        assert svc.resume(first)["state"] == "queued"
+        done = svc.store.wait_until(first, ("done",), timeout=60)
+        second_gcode = svc.store.get(second).gcode
+    finally:
+        svc.stop()
+    drawn = drawn_segments(bench.machine)
+    expected = planned_segments(done.gcode) + planned_segments(second_gcode)
+    extra, missing = unmatched(drawn, expected)
+    assert missing == 0  # everything planned was drawn
+    assert extra <= 8  # the stroke cut by the alarm is redrawn from its pen-up (position was lost)

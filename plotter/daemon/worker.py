@@ -90,6 +90,7 @@ class DeviceWorker:
         self._stop_reason = "interrupted"
         self.last_error: str | None = None
         self._unlock = False
+        self._events = threading.Condition()  # connect / disconnect / error: `wait` for them, never poll
         self.connected = threading.Event()  # set while a link is open: tests and `status` wait on it
         self._thread: threading.Thread | None = None
 
@@ -117,6 +118,15 @@ class DeviceWorker:
         self.store.wake()
         if self._thread is not None and timeout > 0 and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def wait(self, predicate: Callable[[DeviceWorker], bool], timeout: float | None = None) -> bool:
+        """Block until `predicate(self)` holds after a connect, disconnect or connection error."""
+        with self._events:
+            return self._events.wait_for(lambda: predicate(self), timeout)
+
+    def _changed(self) -> None:
+        with self._events:
+            self._events.notify_all()
 
     @property
     def alive(self) -> bool:
@@ -201,6 +211,7 @@ class DeviceWorker:
         except PlotterError as exc:
             first = self.last_error != str(exc)
             self.last_error = str(exc)
+            self._changed()
             delay = self.backoff.next()
             (log.warning if first else log.debug)("%s: %s; retrying in %.2f s", self.device.name, exc, delay)
             self._stop.wait(delay)
@@ -210,6 +221,7 @@ class DeviceWorker:
         self.backoff.reset()
         self.last_error = None
         self.connected.set()
+        self._changed()
         log.info("%s: connected on %s", self.device.name, self.device.port)
         if self.device.auto_resume:
             self._auto_resume()
@@ -219,6 +231,7 @@ class DeviceWorker:
         with self._lock:
             link, self._link = self._link, None
         self.connected.clear()
+        self._changed()
         if link is not None:
             try:
                 link.close()
