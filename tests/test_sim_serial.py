@@ -228,3 +228,11 @@ def test_cli_usage_errors(args: list[str], tmp_path: Path) -> None:
         args = [a if a != "x.gcode" else str(tmp_path / "x.gcode") for a in args]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_read_without_timeout_waits_for_motion_but_never_hangs() -> None:
+    port = open_url(timeout=None)
+    port.write(b"G1 X100 F3000\nM3 S1\n")  # M3 waits for the 2-second move before its ok
+    assert port.read(8) == b"ok\r\nok\r\n"
+    assert port.link.clock.now() > 2.0
+    assert port.read(10) == b""  # nothing will ever come: virtual time returns instead of hanging

@@ -63,6 +63,8 @@ class SimLink:
                 return None
             self.machine.advance_to(deadline, stop_on_output=True)
             self._collect()
+            if not self._host and self.machine.next_event_time() == math.inf:
+                return None  # the machine is quiet for good: nothing will arrive
         t = self._host[0][0]
         return t if t <= deadline else None
 

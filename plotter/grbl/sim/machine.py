@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from plotter.errors import DeviceError
 from plotter.grbl.sim import status as st
 from plotter.grbl.sim.execute import ExecuteMixin, PlannedItem
 from plotter.grbl.sim.faults import Fault, FaultPlan
@@ -52,12 +53,8 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
                  trace: PenTrace | None = None) -> None:  # fmt: skip
         self.config = config or MachineConfig()
         if self.config.rx_size < 2 or self.config.blocks < 1:
-            from plotter.errors import DeviceError
-
             raise DeviceError("rx buffer must be >= 2 bytes and the planner >= 1 block")
         if self.config.pen not in ("servo", "z"):
-            from plotter.errors import DeviceError
-
             raise DeviceError(f"pen must be 'servo' or 'z', got {self.config.pen!r}")
         self.settings = Settings.defaults()
         self.settings.values[22] = 1.0 if self.config.homing else 0.0
@@ -298,6 +295,8 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             t_home = self.homing_until if self.homing_until is not None else INF
             t_other = min(self.faults.next_time(), t_home)
             t_next = min(t_motion, t_in, t_other)
+            if t_next == INF and t == INF:
+                return  # nothing will ever happen by itself
             if t_next > t:
                 self.now = max(self.now, t)
                 self._sync_motion()
@@ -316,14 +315,18 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
                 for fault in self.faults.due(self.now):
                     self._fault(fault, None)
 
+    def next_event_time(self) -> float:
+        """When something will next happen by itself (inf: nothing ever will without new input)."""
+        ttn = self.queue.time_to_next_completion()
+        t_motion = self._motion_time + ttn / self._rate() if ttn < INF else INF
+        t_in = self._incoming[0][0] if self._incoming and not self.vanished else INF
+        t_home = self.homing_until if self.homing_until is not None else INF
+        return min(t_motion, t_in, t_home, self.faults.next_time())
+
     def drain(self, limit: float = 1e9) -> None:
         """Run until nothing is left to happen by itself (planner done, no bytes in flight, no homing)."""
         while self.now < limit and not self.vanished:
-            ttn = self.queue.time_to_next_completion()
-            t_motion = self._motion_time + ttn / self._rate() if ttn < INF else INF
-            t_in = self._incoming[0][0] if self._incoming else INF
-            t_home = self.homing_until if self.homing_until is not None else INF
-            t_next = min(t_motion, t_in, t_home)
+            t_next = self.next_event_time()
             if t_next == INF:
                 return
             self.advance_to(max(t_next, self.now))
