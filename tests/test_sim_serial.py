@@ -236,3 +236,15 @@ def test_read_without_timeout_waits_for_motion_but_never_hangs() -> None:
     assert port.read(8) == b"ok\r\nok\r\n"
     assert port.link.clock.now() > 2.0
     assert port.read(10) == b""  # nothing will ever come: virtual time returns instead of hanging
+
+
+def test_fault_api_alarm_at_a_time_during_motion() -> None:
+    port = open_url(timeout=2.0)
+    port.machine.faults.add("alarm:1@t:0.5")
+    port.write(b"G1 X200 F3000\n")
+    assert port.readline() == b"ok\r\n"
+    assert replies(port, 2) == [b"ALARM:1\r\n", b"[MSG:Reset to continue]\r\n"]
+    assert port.link.clock.now() == pytest.approx(0.5, abs=0.01)
+    port.write(b"?")  # status reports still answer while everything else waits for a reset
+    assert port.readline().startswith(b"<Alarm|MPos:")
+    assert 0.0 < port.machine.queue.position[0] < 200.0
