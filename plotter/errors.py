@@ -47,3 +47,7 @@ class GrblError(PlotterError):
 
 class JobError(PlotterError):
     """A daemon job is malformed or in a state that does not allow the request."""
+
+
+class DaemonError(PlotterError):
+    """The plotter daemon cannot start its control API, or no daemon answers on its socket."""

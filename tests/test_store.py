@@ -165,7 +165,10 @@ def test_journal_sink_survives_reopen(tmp_path) -> None:
     other = s1.submit("gcode", {}, gcode="G0 X1")
     s1.journal_sink(other.id).append({"t": "begin", "lines": 1})
     s2 = JobStore(path).open()
-    assert s2.journal_sink(job.id).records() == [{"t": "begin", "lines": 2}, {"t": "ack", "acked": 1, "synced": 0}]
+    assert s2.journal_sink(job.id).records() == [
+        {"t": "begin", "lines": 2},
+        {"t": "ack", "acked": 1, "synced": 0},
+    ]
     s2.journal_clear(job.id)
     assert s2.journal_records(job.id) == [] and len(s2.journal_records(other.id)) == 1
     s2.close()

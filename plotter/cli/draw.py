@@ -82,7 +82,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
     Ctrl-C while drawing pauses (feed hold) and asks whether to resume or cancel.
     """
-    from plotter.daemon.pipeline import DrawParams
+    from plotter.daemon.params import DrawParams
 
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": opts["model"], "checkpoint": opts["checkpoint"], "n": opts["n"],

@@ -22,16 +22,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from plotter.daemon.config import HttpConfig
-from plotter.errors import PlotterError
+from plotter.errors import DaemonError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[object], dict]
 MAX_REQUEST = 16 * 1024 * 1024  # a G-code job can be large; anything beyond this is refused
-
-
-class DaemonError(PlotterError):
-    """The daemon cannot start its API (socket in use, port taken) or cannot be reached."""
 
 
 def _decode(raw: bytes) -> object:

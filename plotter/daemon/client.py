@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from plotter import errors
-from plotter.daemon.api import DaemonError
 from plotter.daemon.config import default_socket
+from plotter.errors import DaemonError
 
 
 class DaemonClient:
@@ -40,7 +40,7 @@ class DaemonClient:
             return reply.get("result")
         cls = getattr(errors, str(reply.get("type")), None)
         if not (isinstance(cls, type) and issubclass(cls, errors.PlotterError)):
-            cls = DaemonError if reply.get("type") == "DaemonError" else errors.PlotterError
+            cls = errors.PlotterError
         raise cls(reply.get("error", "daemon error"))
 
     def close(self) -> None:

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from plotter.errors import PlotterError
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -181,6 +179,8 @@ def load_config(path: str | Path | None) -> DaemonConfig:
     """Read `plotterd.yaml`; without a file, one simulated plotter named `sim` (to try the daemon)."""
     if path is None:
         return parse_config({"devices": {"sim": {"port": "grblsim://?clock=virtual"}}}, "default config")
+    import yaml  # here, not at import: `plotter draw` talking to a daemon should start fast
+
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text())

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from plotter.daemon.params import MODELS, DrawParams, parse_grid
 from plotter.errors import CheckpointError, JobError, UnknownClassError
 from plotter.sketch import Sketch
-
-MODELS = {"sketch-rnn": "sketch_rnn", "transformer": "transformer"}
-_GRID = re.compile(r"^\s*(\d{1,2})\s*[xX×]\s*(\d{1,2})\s*$")
 
 
 def checkpoint_dirs() -> list[Path]:
@@ -45,72 +42,6 @@ def default_checkpoint(model: str, class_name: str | None = None) -> Path:
             return found[0]
     where = ", ".join(str(d) for d in checkpoint_dirs())
     raise CheckpointError(f"no {model} checkpoint found in {where}; pass --checkpoint PATH")
-
-
-def parse_grid(text: str | None, n: int) -> tuple[int, int]:
-    """'2x2' -> (cols, rows); None -> a near-square grid that holds n."""
-    if text is None or text == "":
-        cols = int(np.ceil(np.sqrt(n)))
-        return cols, int(np.ceil(n / cols))
-    m = _GRID.match(str(text))
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise JobError(f"grid must look like 2x2 (columns x rows), got {text!r}")
-    cols, rows = int(m.group(1)), int(m.group(2))
-    if cols * rows < n:
-        raise JobError(f"grid {cols}x{rows} holds {cols * rows} sketches, fewer than n={n}")
-    return cols, rows
-
-
-@dataclass(frozen=True)
-class DrawParams:
-    """What a draw job asks for; stored as JSON in the job row."""
-
-    class_name: str
-    model: str = "sketch-rnn"
-    checkpoint: str | None = None
-    n: int = 1
-    grid: str | None = None
-    temperature: float = 0.4
-    seed: int | None = None
-    paper: str | None = None
-    profile: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: object) -> DrawParams:
-        """Validate untrusted JSON (socket, HTTP, CLI) into params; every error names the field."""
-        if not isinstance(data, dict):
-            raise JobError("a draw job needs a JSON object of parameters")
-        data = dict(data)
-        if "class" in data:
-            data["class_name"] = data.pop("class")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise JobError(f"draw job: unknown parameter {unknown[0]!r}")
-        name = data.get("class_name")
-        if not isinstance(name, str) or not name.strip():
-            raise JobError("draw job: 'class' is required (e.g. cat)")
-        model = data.get("model", "sketch-rnn")
-        if model not in MODELS:
-            raise JobError(f"draw job: model must be one of {', '.join(MODELS)}, got {model!r}")
-        try:
-            n = int(data.get("n", 1))
-            temperature = float(data.get("temperature", 0.4))
-            seed = None if data.get("seed") is None else int(data["seed"])
-        except (TypeError, ValueError) as exc:
-            raise JobError(f"draw job: {exc}") from None
-        if not 1 <= n <= 64:
-            raise JobError(f"draw job: n must be between 1 and 64, got {n}")
-        if not 0 < temperature <= 5:
-            raise JobError(f"draw job: temperature must be in (0, 5], got {temperature}")
-        grid = data.get("grid")
-        parse_grid(grid, n)
-        opt = {k: (None if data.get(k) is None else str(data[k])) for k in ("checkpoint", "paper", "profile")}
-        return cls(name.strip(), model, n=n, grid=grid, temperature=temperature, seed=seed, **opt)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["class"] = d.pop("class_name")
-        return {k: v for k, v in d.items() if v is not None}
 
 
 class ModelCache:
