@@ -206,3 +206,20 @@ def test_unwritable_journal_is_one_line_before_anything_moves(tmp_path: Path) ->
     args = ["stream", str(job), "--device", "grblsim://", "--journal", str(bad), "-q"]
     result = CliRunner().invoke(main, args)
     assert "cannot write journal" in _one_line_error(result)
+
+
+@needs_sim
+def test_fix_the_errored_line_and_resume(tmp_path: Path) -> None:
+    broken = ["G21 G90", "M5", "G0 X10 Y10", "M3 S1000", "G1 X20 Y10", "G1 X20 Y20", "M5", "M2"]  # no feed
+    job = _write(tmp_path, broken)
+    journal = tmp_path / "j"
+    args = ["stream", str(job), "--device", "grblsim://", "--journal", str(journal), "-q"]
+    error = _one_line_error(CliRunner().invoke(main, args))
+    assert "line 5: 'G1 X20 Y10': error:22 Undefined feed rate" in error
+    _write(tmp_path, [*broken[:4], "G1 X20 Y10 F3000", *broken[5:]])  # the fix
+    result = CliRunner().invoke(main, [*args, "--resume", str(journal), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "changed at or after line 5" in result.output and "resuming at line" in result.output
+    _write(tmp_path, ["G20", *broken[1:]])  # an edit before the failure point is refused
+    assert "belongs to another program" in _one_line_error(
+        CliRunner().invoke(main, [*args, "--resume", str(journal), "--yes"]))

@@ -127,7 +127,8 @@ def test_journal_marks_round_trip(tmp_path: Path) -> None:
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["t"] for r in records] == ["begin", "ack", "ack", "end"]
     state = Journal(JsonLinesSink(path)).state()
-    assert state == JournalState(6, digest(lines), acked=5, synced=4, status="reset")
+    expected = JournalState(6, digest(lines), acked=5, synced=4, status="reset", prefix=digest(lines[:4]))
+    assert state == expected
     assert state.failure_point == 4
     # a resumed run appends to the same journal and extends the marks
     again = Journal(JsonLinesSink(path))
@@ -143,6 +144,7 @@ def test_error_failure_point_is_the_errored_line() -> None:
     journal.begin(["G0X1"] * 10)
     journal.ack(4, 2)
     journal.error(4, 22)
+    journal.error(6, 20)  # a later line in GRBL's buffer failed too: the first error is the one that counts
     journal.ack(8, 2)
     journal.end("error")
     state = journal.state()
@@ -177,3 +179,25 @@ def test_journal_refuses_another_program_and_empty_files(tmp_path: Path) -> None
 def test_digest_ignores_comments_and_spacing() -> None:
     assert digest(["G1 X1 (a)", "M5"]) == digest(["G1X1", "m5 ; up"])
     assert digest(["G1X1"]) != digest(["G1X2"])
+
+
+def test_a_program_fixed_after_the_failure_point_is_accepted() -> None:
+    lines = ["G21", "G90", "M5", "G0X1", "M3S1000", "G1X2", "G1X3F100", "M5"]  # G1X2: no feed, error:22
+    sink = MemorySink()
+    journal = Journal(sink)
+    journal.begin(lines)
+    journal.ack(5, 5)
+    journal.error(5, 22)
+    journal.end("error")
+    state = load_state(sink.records())
+    fixed = [*lines[:5], "G1X2F100", *lines[6:]]
+    assert state.accepts(lines) and state.accepts(fixed)
+    assert not state.accepts(["G20", *lines[1:]])  # changed before the failure: would redraw differently
+    again = Journal(sink, edited_from=state.digest)
+    again.begin(fixed, 5)
+    again.ack(8, 8)
+    again.end("done")
+    final = load_state(sink.records())
+    assert final.digest == digest(fixed) and final.status == "done"
+    with pytest.raises(JobError, match="two different programs"):
+        Journal(sink).begin(["G0X9"]) or load_state(sink.records())

@@ -183,11 +183,15 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         raise GcodeError(f"{file} has no G-code lines")
     kinematics, pen_up, pens, limit = _profile_bits(profile)
     Flow(lines, line_limit=limit)  # refuses over-long lines with their line number before connecting
-    start, preamble = 0, ()
+    start, preamble, edited_from = 0, (), None
     if resume_path is not None:
         state = load_state(JsonLinesSink(resume_path).records())
+        if not state.accepts(lines):
+            raise JobError(f"journal {resume_path} belongs to another program than {file} "
+                           f"(or the file changed before line {state.failure_point + 1})")
         if state.digest != digest(lines):
-            raise JobError(f"journal {resume_path} belongs to another program than {file}")
+            edited_from = state.digest
+            click.echo(f"{file} changed at or after line {state.failure_point + 1}: resuming with the edits")
         plan = resume_plan(lines, state.failure_point, pens)
         if plan.start_index >= len(lines):
             click.echo(f"{file}: the journal says this job is complete; nothing to do")
@@ -218,7 +222,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         kinematics = kinematics or _machine_kinematics(info.settings)
         estimate = _estimate(lines[start:], kinematics, info.planner_blocks)
         bar = _Bar("stream", estimate, enabled)
-        journal = Journal(JsonLinesSink(journal_path))
+        journal = Journal(JsonLinesSink(journal_path), edited_from=edited_from)
         try:
             result = _run_interruptible(streamer, lambda: streamer.stream(
                 lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))

@@ -94,6 +94,14 @@ class JournalState:
     error_index: int | None = None
     error_code: int | None = None
     status: str | None = None  # last run's ending: done, error, alarm, reset, lost, vanished, cancelled
+    prefix: str | None = None  # digest of the lines before the failure point, written at the end
+
+    def accepts(self, lines: Sequence[str]) -> bool:
+        """True for the same program, or one edited only at or after the failure point (a fixed line)."""
+        if digest(lines) == self.digest:
+            return True
+        point = self.failure_point
+        return self.prefix is not None and len(lines) >= point and digest(lines[:point]) == self.prefix
 
     @property
     def failure_point(self) -> int:
@@ -108,13 +116,21 @@ class JournalState:
 class Journal:
     """Records one job's progress through a sink; the streamer calls `begin`, `ack`, `error`, `end`."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, edited_from: str | None = None) -> None:
+        """`edited_from`: the digest of the program an earlier run of this journal streamed, when the user
+        fixed a line after the failure point and resumes with the edited file."""
         self.sink = sink
-        self._acked = -1
-        self._synced = -1
+        self.edited_from = edited_from
+        self._acked = self._synced = -1
+        self._lines: Sequence[str] = ()
+        self._error: int | None = None
 
     def begin(self, lines: Sequence[str], start: int = 0) -> None:
-        self.sink.append({"t": "begin", "lines": len(lines), "digest": digest(lines), "start": start})
+        record = {"t": "begin", "lines": len(lines), "digest": digest(lines), "start": start}
+        if self.edited_from and self.edited_from != record["digest"]:
+            record["from"] = self.edited_from
+        self.sink.append(record)
+        self._lines, self._error = lines, None
         self._acked = self._synced = start
 
     def ack(self, acked: int, synced: int) -> None:
@@ -124,10 +140,17 @@ class Journal:
             self.sink.append({"t": "ack", "acked": acked, "synced": synced})
 
     def error(self, index: int, code: int) -> None:
+        if self._error is None:
+            self._error = index
         self.sink.append({"t": "error", "index": index, "code": code})
 
     def end(self, status: str, detail: str = "") -> None:
-        self.sink.append({"t": "end", "status": status, "detail": detail})
+        """The run's ending, with a digest of the lines before its failure point (see `accepts`)."""
+        record: dict = {"t": "end", "status": status, "detail": detail}
+        if status != "done" and self._lines:
+            upto = self._error if status == "error" and self._error is not None else self._synced
+            record["prefix"] = digest(self._lines[:max(0, upto)])
+        self.sink.append(record)
 
     def state(self) -> JournalState:
         return load_state(self.sink.records())
@@ -140,17 +163,19 @@ def load_state(records: Iterable[dict]) -> JournalState:
         kind = rec.get("t")
         if kind == "begin":
             if values and values["digest"] != rec.get("digest"):
-                raise JobError("journal mixes two different programs")
+                if rec.get("from") != values["digest"]:
+                    raise JobError("journal mixes two different programs")
+                values.update(digest=rec["digest"], total=rec.get("lines", 0))  # resumed with a fixed line
             values.setdefault("total", rec.get("lines", 0))
             values.setdefault("digest", rec.get("digest", ""))
-            values.update(status=None, error_index=None, error_code=None)
+            values.update(status=None, error_index=None, error_code=None, prefix=None)
         elif kind == "ack" and values:
             values["acked"] = max(values.get("acked", 0), int(rec["acked"]))
             values["synced"] = max(values.get("synced", 0), int(rec["synced"]))
-        elif kind == "error" and values:
+        elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
             values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
         elif kind == "end" and values:
-            values["status"] = rec.get("status")
+            values["status"], values["prefix"] = rec.get("status"), rec.get("prefix")
     if not values:
         raise JobError("journal has no job in it (no 'begin' record)")
     return JournalState(**values)
