@@ -69,6 +69,24 @@ def test_trace_segments_join_into_moves() -> None:
     np.testing.assert_allclose(moves[1].points, [[1, 0], [2, 0], [2, -3]])
 
 
+def test_trace_moves_carry_machine_time_and_waits() -> None:
+    from plotter.grbl.sim.trace import PenTrace, Segment
+
+    trace = PenTrace()
+    trace.add(Segment((0, 0, 0), (4, 0, 0), 0.0, 3.5, True))  # a slow 4 mm stroke
+    trace.add(Segment((4, 0, 0), (4, 0, 0), 3.5, 3.6, False))  # Z-only pen lift: time, no motion
+    trace.add(Segment((4, 0, 0), (4, 12, 0), 3.7, 4.0, False))  # after a 0.1 s standstill, a fast travel
+    moves = moves_from_trace(trace)
+    assert [(m.down, len(m.points), m.seconds) for m in moves] == [
+        (True, 2, 3.5), (False, 1, pytest.approx(0.1)), (False, 1, pytest.approx(0.1)),
+        (False, 2, pytest.approx(0.3)),
+    ]  # fmt: skip
+    # halfway through the machine's 4 s, 4/7 of the stroke is drawn (by path length: all of it)
+    half = _dark(render_frames([moves], 2, Style(cell=64, travel=False), palette=False)[0])
+    full = _dark(render_panels([moves], Style(cell=64, travel=False)))
+    assert 0.4 < (half & full).sum() / full.sum() < 0.8
+
+
 def test_animation_has_many_frames_and_ends_on_the_whole_drawing(square: Sketch, tmp_path) -> None:
     panels = [moves_from_sketch(square), moves_from_sketch(square.rotate(30))]
     style = Style(cell=64)

@@ -79,7 +79,7 @@ def _placed(panels: Sequence[Sequence[Move]], style: Style, ss: int) -> list[lis
             continue
         r, k = divmod(i, cols)
         s, ox, oy = _fit(moves, (k * c + pad, r * (c + cap * ss) + pad, c - 2 * pad, c - 2 * pad))
-        out.append([Move(m.points * s + (ox, oy), m.down, m.tag) for m in moves])
+        out.append([Move(m.points * s + (ox, oy), m.down, m.tag, m.seconds) for m in moves])
     return out
 
 
@@ -92,45 +92,53 @@ def _cut(points: np.ndarray, cum: np.ndarray, d0: float, d1: float) -> np.ndarra
 
 
 class _Timeline:
-    """One panel's moves with their cumulative lengths: `between(d0, d1)` yields the pieces drawn then."""
+    """One panel's moves on one clock: path length, or machine seconds where every move knows its time.
+    `between(d0, d1)` yields the pieces drawn in that stretch of the clock."""
 
     def __init__(self, moves: Sequence[Move]) -> None:
         self.items = []
+        self.timed = bool(moves) and all(m.seconds is not None for m in moves)
         total = 0.0
         for m in moves:
-            seg = np.linalg.norm(np.diff(m.points, axis=0), axis=1) if len(m.points) > 1 else np.zeros(0)
+            pts = m.points
+            seg = np.linalg.norm(np.diff(pts, axis=0), axis=1) if len(pts) > 1 else np.zeros(0)
             cum = np.concatenate([[0.0], np.cumsum(seg)])
-            self.items.append((m, total, cum))
+            if self.timed and m.seconds:
+                if cum[-1] > 0:
+                    cum = cum * (m.seconds / cum[-1])  # constant speed along the move
+                else:  # a wait: time passes, the pen stays where it is
+                    pts, cum = np.vstack([pts[:1], pts[:1]]), np.array([0.0, m.seconds])
+            self.items.append((m, pts, total, cum))
             total += float(cum[-1])
         self.total = total
 
     def between(self, d0: float, d1: float) -> list[tuple[Move, np.ndarray, bool]]:
-        """(move, points, starts_here) for every piece drawn between d0 and d1 of the path."""
+        """(move, points, starts_here) for every piece drawn between d0 and d1 of the clock."""
         out = []
-        for m, start, cum in self.items:
+        for m, pts, start, cum in self.items:
             end = start + cum[-1]
             if end < d0 or start > d1 or (end == start and not d0 <= start < d1 + 1e-12):
                 continue
             if end == start:
-                out.append((m, m.points[:1], True))
+                out.append((m, pts[:1], True))
                 continue
             a, b = max(d0, start) - start, min(d1, end) - start
             if b > a or a == 0.0:
-                out.append((m, _cut(m.points, cum, a, b), a == 0.0))
+                out.append((m, _cut(pts, cum, a, b), a == 0.0))
         return out
 
     def position(self, d: float) -> np.ndarray | None:
-        for m, start, cum in self.items:
+        for _, pts, start, cum in self.items:
             if start + cum[-1] >= d:
-                return _cut(m.points, cum, 0.0, max(0.0, d - start))[-1]
-        return self.items[-1][0].points[-1] if self.items else None
+                return _cut(pts, cum, 0.0, max(0.0, d - start))[-1]
+        return self.items[-1][1][-1] if self.items else None
 
 
 def _draw_piece(
     draw: ImageDraw.ImageDraw, m: Move, pts: np.ndarray, cap: bool, style: Style, ss: int
 ) -> None:
     if not m.down:
-        if style.travel and len(pts) > 1:
+        if style.travel and len(pts) > 1 and np.ptp(pts, axis=0).max() > 0:
             draw.line([tuple(p) for p in pts.tolist()], fill=TRAVEL, width=max(1, ss))
         return
     color = style.colors.get(m.tag, style.colors[""])
@@ -157,19 +165,25 @@ def _palette(style: Style) -> Image.Image:
     return pal
 
 
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size default font
+        return ImageFont.load_default()
+
+
+def _font_text(img: Image.Image, xy: tuple[float, float], text: str, anchor: str, size: int = 14) -> None:
+    ImageDraw.Draw(img).text(xy, text, fill=(90, 90, 90), font=_font(size), anchor=anchor)
+
+
 def _captions(img: Image.Image, n: int, style: Style) -> None:
     if not style.captions:
         return
     cols, _, cap = _grid(n, style)
-    draw = ImageDraw.Draw(img)
-    try:
-        font = ImageFont.load_default(size=max(9, cap - 3))
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
     for i, text in enumerate(style.captions[:n]):
         r, k = divmod(i, cols)
         xy = (k * style.cell + style.cell / 2, r * (style.cell + cap) + style.cell + cap / 2)
-        draw.text(xy, str(text)[:40], fill=(90, 90, 90), font=font, anchor="mm")
+        _font_text(img, xy, str(text)[:40], "mm", max(9, cap - 3))
 
 
 def render_frames(
@@ -210,6 +224,8 @@ def render_frames(
                     x, y = pos / ss
                     mark.ellipse([x - 3, y - 3, x + 3, y + 3], outline=MARKER, width=2)
         _captions(img, len(panels), style)
+        if len(lines) == 1 and lines[0].timed:  # a simulator trace: show the machine's clock
+            _font_text(img, (6, 4), f"{lines[0].total * k / frames:6.1f} s of {lines[0].total:.1f} s", "la")
         if palette:  # snap near-white to white first: Pillow's palette lookup is coarse near the ends
             img = img.point(_SNAP * 3).quantize(palette=pal, dither=Image.Dither.NONE)
         out.append(img)
@@ -253,7 +269,8 @@ def _svg(panels: Sequence[Sequence[Move]], style: Style, seconds: float | None) 
     cols, rows, cap = _grid(len(panels), style)
     w, h = cols * style.cell, rows * (style.cell + cap)
     body = []
-    totals = [sum(m.length for m in p) for p in panels]
+    timed = [bool(p) and all(m.seconds is not None for m in p) for p in panels]
+    totals = [sum((m.seconds or 0.0) if timed[i] else m.length for m in p) for i, p in enumerate(panels)]
     for i, moves in enumerate(_placed(panels, style, 1)):
         t = 0.0
         for m in moves:
@@ -264,10 +281,11 @@ def _svg(panels: Sequence[Sequence[Move]], style: Style, seconds: float | None) 
             color = _hex(style.colors.get(m.tag, style.colors[""])) if m.down else _hex(TRAVEL)
             anim = ""
             if seconds:
-                dur = seconds * m.length / max(totals[i], 1e-9)
+                clock = (m.seconds or 0.0) if timed[i] else m.length
+                dur = seconds * clock / max(totals[i], 1e-9)
                 anim = f' style="animation-delay:{t:.3f}s;animation-duration:{max(dur, 0.001):.3f}s"'
                 t += dur
-            if m.down or style.travel:
+            if m.down or (style.travel and m.length > 0):
                 body.append(f'<path class="{cls}" stroke="{color}" d="{d}" pathLength="1"{anim}/>')
     if style.captions:
         for i, text in enumerate(style.captions[: len(panels)]):

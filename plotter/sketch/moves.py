@@ -28,11 +28,16 @@ _COMMENT = re.compile(r"\([^)]*\)|;.*$")
 
 @dataclass(frozen=True)
 class Move:
-    """A polyline (N, 2) drawn with the pen down, or travelled with it up; `tag` marks e.g. prefix strokes."""
+    """A polyline (N, 2) drawn with the pen down, or travelled with it up; `tag` marks e.g. prefix strokes.
+
+    `seconds`: machine time the move took (a simulator trace knows it; a one-point move with seconds is a
+    wait, e.g. a pen lift); None = the animation's clock is path length.
+    """
 
     points: np.ndarray
     down: bool
     tag: str = ""
+    seconds: float | None = None
 
     @property
     def length(self) -> float:
@@ -122,15 +127,20 @@ class _GcodeReader:
         return True
 
 
-def _join(segments: Iterable[tuple[np.ndarray, np.ndarray, bool]]) -> list[Move]:
-    """Consecutive segments with the same pen state that touch become one polyline."""
-    out: list[tuple[list[np.ndarray], bool]] = []
-    for a, b, down in segments:
-        if out and out[-1][1] == down and np.allclose(out[-1][0][-1], a):
+def _join(segments: Iterable[tuple]) -> list[Move]:
+    """Consecutive segments (a, b, down[, seconds]) with the same pen state that touch become one polyline;
+    a segment with b None is a wait of `seconds` at a (kept on its own)."""
+    out: list[list] = []  # [points, down, seconds or None, joinable]
+    for a, b, down, *dt in segments:
+        t = dt[0] if dt else None
+        if b is None:
+            out.append([[a], down, t, False])
+        elif out and out[-1][3] and out[-1][1] == down and np.allclose(out[-1][0][-1], a):
             out[-1][0].append(b)
+            out[-1][2] = None if t is None else out[-1][2] + t
         else:
-            out.append(([a, b], down))
-    return [Move(np.asarray(pts, dtype=np.float64), down) for pts, down in out]
+            out.append([[a, b], down, t, True])
+    return [Move(np.asarray(pts, dtype=np.float64), down, seconds=t) for pts, down, t, _ in out]
 
 
 def moves_from_gcode(lines: Iterable[str]) -> list[Move]:
@@ -143,15 +153,25 @@ def moves_from_gcode(lines: Iterable[str]) -> list[Move]:
 
 
 def moves_from_trace(trace: object) -> list[Move]:
-    """What a simulated machine actually did (`plotter.grbl.sim.trace.PenTrace`), machine mm, Y up."""
-    segs = [(np.asarray(s.start[:2], float), np.asarray(s.end[:2], float), bool(s.pen_down))
-            for s in getattr(trace, "segments", []) if s.length > 0]  # fmt: skip
+    """What a simulated machine actually did (`plotter.grbl.sim.trace.PenTrace`), machine mm, Y up, with
+    machine time: every move carries its seconds, and standstills (pen lifts, dwells) become waits."""
+    segs: list[tuple] = []
+    last_t = None
+    for s in getattr(trace, "segments", []):
+        a = np.asarray(s.start[:2], float)
+        if last_t is not None and s.t0 - last_t > 1e-9:
+            segs.append((a, None, False, s.t0 - last_t))
+        if s.length > 0:
+            segs.append((a, np.asarray(s.end[:2], float), bool(s.pen_down), s.t1 - s.t0))
+        elif s.t1 > s.t0:  # a Z-only pen move: time passes, the pen stays put
+            segs.append((a, None, False, s.t1 - s.t0))
+        last_t = s.t1
     return _join(segs)
 
 
 def flip_y(moves: Sequence[Move]) -> list[Move]:
     """Machine Y-up -> picture Y-down (mirror about the x axis; the renderers fit the bounds anyway)."""
-    return [Move(np.column_stack([m.points[:, 0], -m.points[:, 1]]), m.down, m.tag) for m in moves]
+    return [Move(np.column_stack([m.points[:, 0], -m.points[:, 1]]), m.down, m.tag, m.seconds) for m in moves]
 
 
 GCODE_SUFFIXES = (".gcode", ".nc", ".ngc", ".gc", ".g", ".tap")
