@@ -256,3 +256,15 @@ def test_jog_queues_locks_gcode_and_cancels_with_0x85() -> None:
     report = status(m)
     assert report.startswith("<Idle|") and m.queue.idle
     assert 0.0 < m.queue.position[0] < 20.0  # stopped short: the rest of the jog was dropped
+
+
+def test_send_response_starves_where_char_counting_does_not() -> None:
+    from plotter.grbl.protocol_grblsim import SimOptions
+
+    arc = [f"G1 X{100 + 50 * np.cos(a):.3f} Y{100 + 50 * np.sin(a):.3f}" for a in np.linspace(0, 3, 600)]
+    program = ["G21 G90", "G0 X150 Y100", "M3 S1000", "G1 F3000", *arc, "M5"]
+    fast = dry_run(program, SimOptions(latency_ms=5)).trace.summary()
+    slow = dry_run(program, SimOptions(latency_ms=5), send_response=True).trace.summary()
+    assert fast["ideal_time_s"] == pytest.approx(slow["ideal_time_s"])  # same moves
+    assert fast["starved_pct"] < 1.0
+    assert slow["starved_pct"] > 20.0 and slow["machine_time_s"] > 1.2 * fast["machine_time_s"]

@@ -70,6 +70,7 @@ def _print_summary(trace, sim_time: float) -> None:
 @click.option(
     "--fault", multiple=True, metavar="SPEC", help="Inject a fault, e.g. error:20@line:5, vanish@t:30."
 )
+@click.option("--send-response", is_flag=True, help="Dry run with send-response instead of char counting.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what the machine drew (.svg or .png).")  # fmt: skip
 def sim(
@@ -83,6 +84,7 @@ def sim(
     settings: tuple[str, ...],
     latency_ms: float,
     fault: tuple[str, ...],
+    send_response: bool,
     trace_path: Path | None,
 ) -> None:
     """A simulated GRBL 1.1h pen plotter.
@@ -100,13 +102,13 @@ def sim(
     options = SimOptions(rx=rx, blocks=blocks, homing=homing, pen=pen, settings=_settings(settings),
                          latency_ms=latency_ms, faults=list(fault))  # fmt: skip
     if gcode is not None:
-        _dry_run(gcode, options, trace_path)
+        _dry_run(gcode, options, trace_path, send_response)
     else:
         options.clock, options.speed = "realtime", _speed(speed)
         _serve_pty(options, trace_path)
 
 
-def _dry_run(gcode: Path, options, trace_path: Path | None) -> None:
+def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool) -> None:
     from plotter.grbl.sim.dryrun import dry_run, raise_on_failure
 
     try:
@@ -114,7 +116,7 @@ def _dry_run(gcode: Path, options, trace_path: Path | None) -> None:
     except OSError as exc:
         raise DeviceError(f"{gcode}: cannot read: {exc.strerror or exc}") from None
     with click.progressbar(length=len(lines), label=f"simulating {gcode.name}", file=None) as bar:
-        run = dry_run(lines, options, progress=bar.update)
+        run = dry_run(lines, options, progress=bar.update, send_response=send_response)
     _print_summary(run.trace, run.sim_time_s)
     if trace_path is not None:
         click.echo(f"trace: {run.trace.write(trace_path)}")

@@ -30,9 +30,16 @@ def _clean(line: str) -> str:
     return line.split(";", 1)[0].strip()
 
 
-def dry_run(lines: Iterable[str], options: SimOptions | None = None,
-            progress: Callable[[int], None] | None = None) -> DryRun:  # fmt: skip
-    """Feed `lines` with character counting; stop sending at the first error/alarm (sent lines still run)."""
+def dry_run(
+    lines: Iterable[str],
+    options: SimOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+    send_response: bool = False,
+) -> DryRun:
+    """Feed `lines` with character counting (or send-response, to see what a naive sender costs).
+
+    Sending stops at the first error/alarm; lines already sent still run, as on GRBL.
+    """
     options = options or SimOptions(latency_ms=0.0)
     port = Serial(None, timeout=60.0)
     port._options = options
@@ -50,7 +57,7 @@ def dry_run(lines: Iterable[str], options: SimOptions | None = None,
             n, text = program[i]
             size = len(text) + 1
             eeprom = text.startswith("$") and "=" in text
-            if inflight and (eeprom or sum(s for _, s, _ in inflight) + size > rx):
+            if inflight and (eeprom or send_response or sum(s for _, s, _ in inflight) + size > rx):
                 break
             port.write((text + "\n").encode("ascii", "replace"))
             inflight.append((n, size, text))
