@@ -134,6 +134,17 @@ def _gcode(tmp_path) -> str:
     return str(tmp_path / "job.gcode")
 
 
+def test_grid_svg_reads_back_as_the_pen_down_strokes(square: Sketch, tmp_path) -> None:
+    from plotter.sketch.animate import write_grid_svg
+    from plotter.sketch.svg import read_svg
+
+    panels = [moves_from_sketch(square), moves_from_sketch(square.translate(40, 0))]
+    back = read_svg(write_grid_svg(panels, tmp_path / "g.svg", Style(cell=50)))
+    assert len(back) == 1 and len(back[0]) == 4  # 2 strokes per panel; travel and background skipped
+    x0, _, x1, _ = back[0].bounds()
+    assert 0 <= x0 < 50 < x1 <= 100  # one panel per cell
+
+
 def test_cli_animates_gcode_to_gif_and_html(tmp_path) -> None:
     job = _gcode(tmp_path)
     html, gif = str(tmp_path / "job.html"), str(tmp_path / "job.gif")

@@ -285,8 +285,9 @@ def _svg(panels: Sequence[Sequence[Move]], style: Style, seconds: float | None) 
                 dur = seconds * clock / max(totals[i], 1e-9)
                 anim = f' style="animation-delay:{t:.3f}s;animation-duration:{max(dur, 0.001):.3f}s"'
                 t += dur
+            mark = "" if m.down else ' data-plotter="travel"'  # readers (ours, vpype users) skip these
             if m.down or (style.travel and m.length > 0):
-                body.append(f'<path class="{cls}" stroke="{color}" d="{d}" pathLength="1"{anim}/>')
+                body.append(f'<path class="{cls}"{mark} stroke="{color}" d="{d}" pathLength="1"{anim}/>')
     if style.captions:
         for i, text in enumerate(style.captions[: len(panels)]):
             r, k = divmod(i, cols)
@@ -306,10 +307,8 @@ def _svg(panels: Sequence[Sequence[Move]], style: Style, seconds: float | None) 
             "@keyframes show{0%{opacity:0}100%{opacity:1}}"
         )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
-        f'<rect width="{w}" height="{h}" fill="white"/><style>{css}</style>\n'
-        + "\n".join(body)
-        + "\n</svg>\n"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        f'style="background:white"><style>{css}</style>\n' + "\n".join(body) + "\n</svg>\n"
     )
 
 
