@@ -196,6 +196,9 @@ def main() -> None:
         "meets_target": w <= 1.0,
     }  # fmt: skip
     print(json.dumps(report, indent=2))
+    out = REPO / "bench" / "results" / "draw_latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
