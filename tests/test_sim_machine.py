@@ -268,3 +268,9 @@ def test_send_response_starves_where_char_counting_does_not() -> None:
     assert fast["ideal_time_s"] == pytest.approx(slow["ideal_time_s"])  # same moves
     assert fast["starved_pct"] < 1.0
     assert slow["starved_pct"] > 20.0 and slow["machine_time_s"] > 1.2 * fast["machine_time_s"]
+
+
+def test_pen_settle_time_shows_missing_servo_dwells() -> None:
+    assert dry_run(SQUARE).trace.summary()["pen_settle_min_s"] == pytest.approx(0.15)  # G4 P0.15 after M5
+    bare = [line for line in SQUARE if not line.startswith("G4")]
+    assert dry_run(bare).trace.summary()["pen_settle_min_s"] == pytest.approx(0.0)

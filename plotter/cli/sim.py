@@ -48,6 +48,13 @@ def _print_summary(trace, sim_time: float) -> None:
         f" | drawn {s['drawn_mm']:.1f} mm, travel {s['travel_mm']:.1f} mm, pen lifts {s['pen_lifts']}"
         f" | rx overflow {s['rx_overflow_bytes']} bytes | simulated {sim_time:.2f} s"
     )
+    settle = s["pen_settle_min_s"]
+    if settle is not None and settle < 0.1:
+        click.echo(
+            f"warning: motion starts {settle * 1000:.0f} ms after a pen move; a hobby servo needs ~100-300 ms"
+            " (add G4 P0.2 after M3/M5, or set the profile's dwell_up/dwell_down)",
+            err=True,
+        )
 
 
 @click.command()

@@ -49,7 +49,7 @@ class ExecuteMixin:
         if op.kind == "spindle":
             self.spindle_out = (op.text, op.value)
             if self.config.pen == "servo" and not self.settings.flag(32):
-                self.trace.pen(self.now, self._servo_down(op.text, op.value))
+                self.trace.pen(self.now, self._servo_down(op.text, op.value), servo=True)
         elif op.kind == "dwell":
             blk = PlannedItem("dwell", tuple(self.queue.position))
             self.trace.program.append(("dwell", self._last_target, op.value))

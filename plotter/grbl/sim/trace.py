@@ -16,6 +16,7 @@ reports honest numbers (`summary`). Waiting for data, defined precisely:
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class PenTrace:
     rx_overflow_bytes: int = 0
     bed: tuple[float, float] = (300.0, 200.0)
     program: list[tuple] = field(default_factory=list)  # what entered the planner, in order
+    servo_moves: list[float] = field(default_factory=list)
     kinematics: Kinematics | None = None
     blocks: int = 15
     _since: dict[str, float | None] = field(default_factory=lambda: {"dry": None, "empty": None})
@@ -79,9 +81,26 @@ class PenTrace:
         self.segments.append(seg)
         self.last_motion_end = seg.t1
 
-    def pen(self, t: float, down: bool) -> None:
+    def pen(self, t: float, down: bool, servo: bool = False) -> None:
+        """Pen state at t; `servo`: a spindle-pin servo moved now (it needs time before motion goes on)."""
         if not self.pen_events or self.pen_events[-1][1] != down:
             self.pen_events.append((t, down))
+            if servo:
+                self.servo_moves.append(t)
+
+    def pen_settle_min(self) -> float | None:
+        """Shortest time between a servo pen move and the next motion (None: no servo move was followed).
+
+        GRBL gives a servo on the spindle pin no time at all: without a G4 after M3/M5 the pen is still
+        moving when the travel starts (smeared starts, dragged lifts). Dry runs show it here.
+        """
+        starts = [s.t0 for s in self.segments]
+        gaps = []
+        for t in self.servo_moves:
+            i = bisect.bisect_left(starts, t - 1e-12)
+            if i < len(starts):
+                gaps.append(starts[i] - t)
+        return min(gaps) if gaps else None
 
     def acked(self, t: float) -> None:
         self.last_ok = t
@@ -150,6 +169,7 @@ class PenTrace:
             "drawn_mm": round(self.drawn_length, 3),
             "travel_mm": round(self.travel_length, 3),
             "pen_lifts": self.pen_lifts,
+            "pen_settle_min_s": None if (settle := self.pen_settle_min()) is None else round(settle, 4),
             "segments": len(self.segments),
             "starved_s": round(starved, 4),
             "starved_pct": round(100.0 * starved / mt, 3) if mt > 0 else 0.0,
