@@ -41,6 +41,11 @@ def test_unknown_class_suggests_close_names(make) -> None:
         resolve_class(model, "aple")
 
 
+def test_class_names_are_matched_like_the_data_keys() -> None:
+    model = tiny_transformer(["the_eiffel_tower", "cat"])
+    assert resolve_class(model, "The Eiffel Tower") == "the_eiffel_tower"
+
+
 def test_multiclass_model_needs_a_class_single_class_model_does_not() -> None:
     with pytest.raises(UnknownClassError, match="3 classes"):
         resolve_class(tiny_rnn(CLASSES), None)

@@ -98,6 +98,9 @@ def resolve_class(model: Any, class_name: str | None) -> str | None:
         return classes[0] if classes else None
     if not classes:
         return None  # a model without class names draws whatever it was trained on
+    key = class_name.strip().lower().replace(" ", "_")  # "The Eiffel Tower" -> the_eiffel_tower
+    if class_name not in classes and key in classes:
+        return key
     check_class(model, class_name)
     return class_name
 
