@@ -198,3 +198,17 @@ def test_handle_rejects_malformed_requests(tmp_path, plotters) -> None:
         assert len(svc.list()) == 1
     finally:
         svc.stop()
+
+
+def test_packaging_unit_and_example_config() -> None:
+    from pathlib import Path
+
+    from plotter.daemon.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    unit = (repo / "packaging" / "plotterd.service").read_text()
+    for line in ("Type=notify", "Restart=on-failure", "KillSignal=SIGTERM", "RuntimeDirectory=plotter",
+                 "ExecStart=/usr/bin/env plotter daemon --config /etc/plotter/plotterd.yaml"):  # fmt: skip
+        assert line in unit.splitlines(), line
+    cfg = load_config(repo / "packaging" / "plotterd.example.yaml")
+    assert [d.name for d in cfg.devices] == ["desk", "sim"] and not cfg.http.enabled

@@ -30,8 +30,16 @@ def default_runtime_dir() -> Path:
     return Path(f"/tmp/plotter-{os.getuid()}")
 
 
+SYSTEM_SOCKET = Path("/run/plotter/plotterd.sock")  # where packaging/plotterd.service puts it
+
+
 def default_socket() -> Path:
-    return Path(os.environ.get("PLOTTER_SOCKET") or default_runtime_dir() / "plotterd.sock")
+    """$PLOTTER_SOCKET; else the system service's socket if it exists; else the per-user runtime dir."""
+    if os.environ.get("PLOTTER_SOCKET"):
+        return Path(os.environ["PLOTTER_SOCKET"])
+    if not os.environ.get("RUNTIME_DIRECTORY") and SYSTEM_SOCKET.exists():
+        return SYSTEM_SOCKET
+    return default_runtime_dir() / "plotterd.sock"
 
 
 def default_store() -> Path:
