@@ -43,7 +43,7 @@ def test_url_handler_registration_is_idempotent() -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["rx=abc", "colour=red", "clock=sundial", "fault=explode@line:3", "speed=0"]
+    "query", ["rx=abc", "colour=red", "clock=sundial", "fault=explode@line:3", "speed=0", "s999=1", "s20=1"]
 )
 def test_bad_urls_raise_a_serial_and_plotter_error(query: str) -> None:
     with pytest.raises(SimURLError) as info:

@@ -58,7 +58,11 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             raise DeviceError(f"pen must be 'servo' or 'z', got {self.config.pen!r}")
         self.settings = Settings.defaults()
         self.settings.values[22] = 1.0 if self.config.homing else 0.0
-        self.settings.values.update({int(k): float(v) for k, v in self.config.settings.items()})
+        overrides = {int(k): float(v) for k, v in self.config.settings.items()}
+        for number in sorted(overrides, key=lambda n: (n != 22, n)):  # $20 needs $22 first
+            code = self.settings.store(number, overrides[number])
+            if code:
+                raise DeviceError(f"setting ${number}={overrides[number]:g}: GRBL would answer error:{code}")
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(faults)
         self.trace = trace or PenTrace()
         self.tables = Tables()
