@@ -145,3 +145,14 @@ def test_plan_completion_lays_out_gcode_that_draws_the_prefix(partial: Sketch, t
     assert len(plan.sketches) == 2 and all(s.meta["prefix_strokes"] == 2 for s in plan.sketches)
     drawn = [m for m in moves_from_gcode(plan.lines) if m.down]
     assert len(drawn) >= 2 * 2  # both prefixes (2 strokes each) plus whatever the model added
+
+
+def test_cli_draw_complete_plots_a_completion_on_the_simulator(partial: Sketch, tmp_path) -> None:
+    ckpt = save(tiny_rnn(["cat"]), tmp_path / "rnn.pt")
+    write_json(partial, tmp_path / "p.json")
+    out = tmp_path / "c.gcode"
+    args = ["draw", "--class", "cat", "--checkpoint", str(ckpt), "--complete", str(tmp_path / "p.json"),
+            "--dry-run", "-o", str(out), "--seed", "2"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "simulated" in res.output and out.is_file()

@@ -76,6 +76,13 @@ def _hms(seconds: float | None) -> str:
     help="Preview of the planned page, .svg or .png [default: <output>.preview.svg].",
 )
 @click.option("--no-daemon", is_flag=True, help="Run here even if a daemon is running.")
+@click.option(
+    "--complete",
+    "partial",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue this partial drawing (SVG, JSON, .ndjson) n ways instead of starting afresh.",
+)
 @click.option("--socket", "socket_path", default=None, help="Daemon control socket.")
 def draw(**opts: Any) -> None:  # fmt: skip
     """Sample sketches of a class and draw them (or simulate drawing them) stroke by stroke.
@@ -91,7 +98,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():
         raise PlotterError(f"checkpoint {opts['checkpoint']} does not exist")
     client = None
-    if not (opts["dry_run"] or opts["no_daemon"]):
+    if not (opts["dry_run"] or opts["no_daemon"] or opts["partial"]):  # a daemon job carries no partial
         from plotter.daemon.client import find_daemon
 
         client = find_daemon(opts["socket_path"])
@@ -114,7 +121,12 @@ def _in_process(params: Any, opts: dict) -> None:
     machine = None if simulate else open_machine(device, params.profile or opts["profile"])  # fail fast
     try:
         click.echo(f"sampling {params.n} {params.class_name} sketch(es) with {params.model}...", err=True)
-        plan = plan_draw(params, opts["profile"], opts["paper"])
+        if opts.get("partial"):  # --complete: plotter.models.complete continues the user's strokes
+            from plotter.models.complete import plan_completion
+
+            plan = plan_completion(params, opts["partial"], opts["profile"], opts["paper"])
+        else:
+            plan = plan_draw(params, opts["profile"], opts["paper"])
         out = Path(opts["output"] or f"{params.class_name}.gcode")
         stem = out.with_suffix("")
         if simulate or opts["output"]:
