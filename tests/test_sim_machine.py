@@ -274,3 +274,19 @@ def test_pen_settle_time_shows_missing_servo_dwells() -> None:
     assert dry_run(SQUARE).trace.summary()["pen_settle_min_s"] == pytest.approx(0.15)  # G4 P0.15 after M5
     bare = [line for line in SQUARE if not line.startswith("G4")]
     assert dry_run(bare).trace.summary()["pen_settle_min_s"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("vanish@line:5", "the port vanished"),
+        ("reset@line:2", "the machine reset"),  # idle: no ALARM:3, only the banner
+        ("reset@line:8", "ALARM:3"),  # drawing: reset in motion
+        ("error:20@line:5", "line 5 (M3 S1000): error:20"),
+    ],
+)
+def test_dry_run_stops_at_faults_with_a_reason(fault: str, message: str) -> None:
+    from plotter.grbl.protocol_grblsim import SimOptions
+
+    run = dry_run(SQUARE, SimOptions(faults=[fault]))
+    assert run.failure is not None and message in run.failure

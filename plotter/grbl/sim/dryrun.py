@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from serial import SerialException
+
 from plotter.errors import GrblError
 from plotter.grbl.protocol_grblsim import Serial, SimOptions
 from plotter.grbl.sim.trace import PenTrace
@@ -46,12 +48,29 @@ def dry_run(
     port.port = "grblsim://"
     port.open()
     machine = port.machine
-    rx = options.rx - 1
     program = [(n, _clean(raw)) for n, raw in enumerate(lines, start=1)]
     program = [(n, text) for n, text in program if text]
     result = DryRun(machine.trace)
+    try:
+        _feed(port, program, result, progress, send_response, options.rx - 1)
+    except SerialException:
+        result.failure = result.failure or "the port vanished (as a yanked USB cable would)"
+    if not machine.vanished:
+        machine.drain()
+    result.sim_time_s = machine.now
+    return result
+
+
+def _feed(port: Serial, program: list[tuple[int, str]], result: DryRun,
+          progress: Callable[[int], None] | None, send_response: bool, rx: int) -> None:  # fmt: skip
+    """Character counting (or send-response) until done or the first error, alarm or reset."""
+    machine = port.machine
+    while True:  # the power-up banner (and the alarm-lock message, if any) first
+        hello = port.readline()
+        if not hello or hello.startswith(b"Grbl "):
+            break
     inflight: deque[tuple[int, int, str]] = deque()  # (line number, bytes, text)
-    i = 0
+    i = n = 0
     while i < len(program) or inflight:
         while i < len(program) and result.failure is None:
             n, text = program[i]
@@ -65,28 +84,29 @@ def dry_run(
             if eeprom:
                 break
         if not inflight:
-            break
+            return
         reply = port.readline().decode("ascii", "replace").strip()
+        near = inflight[0][0] if inflight else n
         if not reply:
-            if machine.vanished or machine.critical:
-                result.failure = result.failure or "the machine stopped answering"
-                break
+            if machine.next_event_time() == float("inf") and not machine.out:
+                result.failure = result.failure or f"the machine stopped answering (near line {near})"
+                return
             continue
         result.responses.append(reply)
         if reply == "ok" or reply.startswith("error:"):
-            n, _, text = inflight.popleft()
+            n_done, _, text = inflight.popleft()
             if progress is not None:
                 progress(1)
             if reply.startswith("error:") and result.failure is None:
-                result.failure = f"line {n} ({text}): {_describe(reply)}"
+                result.failure = f"line {n_done} ({text}): {_describe(reply)}"
         elif reply.startswith("ALARM:"):
+            result.failure = result.failure or f"{_describe(reply)} (near line {near})"
+            return
+        elif reply.startswith("Grbl "):
             result.failure = (
-                result.failure or f"{_describe(reply)} (near line {inflight[0][0] if inflight else n})"
+                result.failure or f"the machine reset: everything in flight is lost (near line {near})"
             )
-            break
-    machine.drain()
-    result.sim_time_s = machine.now
-    return result
+            return
 
 
 def _describe(reply: str) -> str:
