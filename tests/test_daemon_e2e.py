@@ -176,3 +176,43 @@ def test_alarm_mid_job_fails_with_reason_queue_waits_then_resumes(tmp_path) -> N
     extra, missing = unmatched(drawn, expected)
     assert missing == 0  # everything planned was drawn
     assert extra <= 8  # the stroke cut by the alarm is redrawn from its pen-up (position was lost)
+
+
+def test_stop_mid_job_lifts_the_pen_and_restart_resumes(tmp_path) -> None:
+    """The SIGTERM path on a simulated GRBL: hold, soft reset in Hold:0, pen up, job interrupted; a new
+    daemon resumes it from the journal and the page ends complete."""
+    bench = SimBench([])
+    cfg = config(tmp_path, names=("p1",))
+    model = FakeModel()
+    models = ModelCache(loader=lambda p: model)
+    svc = Service(cfg, opener=lambda s, b: bench.open(s, b), models=models, serve=False).start()
+    ck = tmp_path / "m.pt"
+    ck.write_bytes(b"x")
+    job_id = svc.submit("draw", {"class": "cat", "n": 3, "seed": 3, "checkpoint": str(ck)})["id"]
+    halfway = threading.Event()
+    record_ack = svc.store.record_ack
+    worker = svc.workers["p1"]
+
+    def ack(jid: int, acked: int) -> None:
+        record_ack(jid, acked)
+        if acked >= svc.store.get(jid).lines_total // 2 and not halfway.is_set():
+            halfway.set()
+            worker._stop.wait(30)  # hold the stream here until the stop has begun (no race with the end)
+
+    svc.store.record_ack = ack
+    assert halfway.wait(60)
+    svc.stop()  # what SIGTERM does
+    from plotter.daemon.store import JobStore
+
+    with JobStore(cfg.store) as s:  # the service closed its store: read the file as the next daemon will
+        job = s.get(job_id)
+    assert job.state == "interrupted" and 0 < job.acked < job.lines_total and job.resumable
+    assert bench.machine.spindle_out[0] == "M5"  # pen up
+    svc2 = Service(cfg, opener=lambda s, b: bench.open(s, b), models=models, serve=False).start()
+    try:
+        svc2.resume(job_id)
+        done = svc2.store.wait_until(job_id, ("done",), timeout=60)
+    finally:
+        svc2.stop()
+    extra, missing = unmatched(drawn_segments(bench.machine), planned_segments(done.gcode))
+    assert missing == 0 and extra <= 8  # the stroke cut by the hold is redrawn from its pen-up

@@ -259,6 +259,7 @@ class DeviceWorker:
         try:
             link.stream(job, lines, self._on_ack(job.id))
             self.store.transition(job.id, "done", acked=len(lines))
+            self.store.journal_clear(job.id)  # drawn: nothing left to resume
         except Cancelled:
             if self._killed.is_set():
                 raise _Killed() from None
