@@ -65,7 +65,9 @@ class ExecuteMixin:
                 yield "resume"
             else:
                 self.emit("[MSG:Pgm End]")
-                self.spindle_out = ("M5", 0.0)
+                self.spindle_out = ("M5", 0.0)  # program end stops the spindle: the servo pen goes up
+                if self.config.pen == "servo":
+                    self.trace.pen(self.now, False, servo=not self.settings.flag(32))
             self.gc.modal.program_flow = ""
 
     def _servo_down(self, mode: str, s: float) -> bool:
