@@ -53,7 +53,11 @@ def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> A
     """Load the checkpoint for sampling (one torch thread unless $PLOTTER_TORCH_THREADS, as the daemon)."""
     from plotter.daemon.pipeline import ModelCache
 
-    return ModelCache().get(find_checkpoint(model, class_name, checkpoint))
+    path = find_checkpoint(model, class_name, checkpoint)
+    loaded = ModelCache().get(path)
+    if not hasattr(loaded, "generate"):
+        raise CheckpointError(f"{path} holds a {getattr(loaded, 'kind', '?')} model, which does not draw")
+    return loaded
 
 
 def shipped_checkpoints() -> list[Path]:
