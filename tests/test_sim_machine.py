@@ -290,3 +290,10 @@ def test_dry_run_stops_at_faults_with_a_reason(fault: str, message: str) -> None
 
     run = dry_run(SQUARE, SimOptions(faults=[fault]))
     assert run.failure is not None and message in run.failure
+
+
+@pytest.mark.parametrize("move", ["G93 G1 X20 F6", "G93 G2 X20 Y0 I10 J0 F6"])
+def test_inverse_time_feed_takes_one_over_f_minutes(move: str) -> None:
+    run = dry_run([move, "G94"])
+    assert run.failure is None
+    assert run.trace.machine_time == pytest.approx(10.0, abs=0.01)  # F6: a sixth of a minute

@@ -287,7 +287,7 @@ def _arc(blk: _Block, tol: float) -> list[Op]:
     points.append(tuple(target))
     ops, prev = [], pos
     for p in points:
-        f = feed * _dist(prev, list(p)) if modal.feed_mode == "G93" else feed
+        f = feed * _dist(prev, list(p)) * len(points) if modal.feed_mode == "G93" else feed  # 1/F min in all
         ops.append(Op("line", target=p, feed=f))
         prev = list(p)
     return ops
