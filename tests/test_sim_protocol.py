@@ -222,3 +222,23 @@ def test_arc_is_split_into_chords_within_tolerance(grbl: Console) -> None:
     radius_error = max(abs((s.end[0] ** 2 + s.end[1] ** 2) ** 0.5 - 10.0) for s in segs)
     assert radius_error < 1e-6  # chord ends lie on the arc
     assert segs[-1].end[:2] == pytest.approx((0.0, 10.0))
+
+
+def test_random_lines_always_get_exactly_one_answer() -> None:
+    """Fuzz: whatever a line holds, GRBL answers it once (ok or error:N) and the simulator never raises."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = "GMXYZFSPNTIJKRL0123456789.-+ ()$=;?xyzg\t"
+    grbl = Console()
+    grbl.send("$X")
+    for _ in range(300):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        line = line.replace("?", "")  # '?' is real-time: it adds a status report, not a line
+        answer = grbl.send(line)
+        assert len(answer) >= 1 and (answer[-1] == "ok" or answer[-1].startswith(("error:", "ALARM:"))), line
+        if answer[-1].startswith("ALARM:"):
+            grbl.port.write(b"\x18")
+            grbl.until(lambda r: r == BANNER)
+            grbl.send("$X")
+        grbl.send("G4 P0")  # let any motion finish so `$` lines are not refused for a moving machine
