@@ -58,7 +58,10 @@ def _hms(seconds: float | None) -> str:
     help="Firmware profile name or YAML path ($PLOTTER_PROFILE).",
 )
 @click.option(
-    "--paper", type=PAPER, default="a4", show_default=True, help="a3, a4, a5, letter, ... or WxH mm."
+    "--paper",
+    type=PAPER,
+    default=None,
+    help="a3, a4, a5, letter, ... or WxH mm [default: a4; with a daemon: the device's paper].",
 )
 @click.option("--dry-run", is_flag=True, help="Run on the simulated plotter (the default without --device).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before drawing.")
@@ -114,6 +117,7 @@ def _in_process(params: Any, opts: dict) -> None:
     from plotter.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
 
     device = opts["device"]
+    opts = {**opts, "paper": opts["paper"] or "a4"}
     simulate = opts["dry_run"] or is_simulated(device)
     if simulate and device is None:
         click.echo("no --device given: dry run on the simulated plotter", err=True)
@@ -234,7 +238,9 @@ def _daemon_device(client: Any, device: str | None) -> str:
 
 def _via_daemon(client: Any, params: Any, opts: dict) -> None:
     device = _daemon_device(client, opts["device"])
-    params_dict = {**params.to_dict(), "paper": opts["paper"]}
+    params_dict = params.to_dict()
+    if opts["paper"]:  # else each device plans for the paper its config says is loaded
+        params_dict["paper"] = opts["paper"]
     if opts["profile"] != DEFAULT_PROFILE:
         params_dict["profile"] = opts["profile"]
     job = client.call("submit", kind="draw", params=params_dict, device=device, hold=not opts["yes"])

@@ -9,6 +9,7 @@ acknowledged.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,7 @@ class GrblLink:
         self.pen = pen_spec(profile)
         self.streamer = Streamer(port, pen_up=pen_commands(profile))
         self._owns_port = owns_port
+        self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.info = self._wake(unlock)
 
     def _wake(self, unlock: bool) -> Any:
@@ -84,10 +86,12 @@ class GrblLink:
 
         sink = self.store.journal_sink(job.id)
         records = sink.records()
-        start, preamble = self._resume_point(job, lines, records) if records else (0, ())
-        result = self.streamer.stream(
-            lines, start, preamble=preamble, journal=Journal(sink), on_progress=lambda p: on_ack(p.acked)
-        )
+        with self._port_lock:
+            start, preamble = self._resume_point(job, lines, records) if records else (0, ())
+        with self._port_lock:
+            result = self.streamer.stream(
+                lines, start, preamble=preamble, journal=Journal(sink), on_progress=lambda p: on_ack(p.acked)
+            )
         if result.status == "cancelled":
             raise Cancelled(result.detail or "cancelled")
 
@@ -130,7 +134,15 @@ class GrblLink:
         pass  # Streamer.cancel already lifted the pen after its soft reset
 
     def status(self) -> dict:
+        """GRBL state, position, buffers: asked fresh when idle, the stream's last 5 Hz report when busy."""
         st = self.streamer.last_status
+        if self._port_lock.acquire(blocking=False):
+            try:
+                st = self.streamer.link.status(timeout=1.0) or st
+            except PlotterError as exc:
+                log.debug("status: %s", exc)
+            finally:
+                self._port_lock.release()
         info = self.info
         out: dict[str, Any] = {
             "firmware": info.version if info else None,
@@ -138,7 +150,7 @@ class GrblLink:
             "planner_blocks": info.planner_blocks if info else None,
         }
         if st is not None:
-            out.update(state=st.label, position=st.work_position(), buffer=_buffer(st))
+            out.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             out["alarm"] = st.label if st.state == "Alarm" else None
         return out
 
