@@ -94,7 +94,7 @@ class FakeLink:
 
 
 def fake_connect(plotters: dict[str, FakePlotter]) -> Callable[[DeviceConfig], FakeLink]:
-    def connect(device: DeviceConfig) -> FakeLink:
+    def connect(device: DeviceConfig, unlock: bool = False) -> FakeLink:
         p = plotters[device.name]
         if not p.plugged:
             raise DeviceError(f"{device.port}: no such device")

@@ -212,3 +212,16 @@ def test_packaging_unit_and_example_config() -> None:
         assert line in unit.splitlines(), line
     cfg = load_config(repo / "packaging" / "plotterd.example.yaml")
     assert [d.name for d in cfg.devices] == ["desk", "sim"] and not cfg.http.enabled
+
+
+def test_unlock_reconnects_an_idle_plotter(tmp_path, plotters) -> None:
+    svc = service(tmp_path, plotters)
+    try:
+        assert svc.wait_device("p1", timeout=10)["connected"]
+        before = plotters["p1"].connects
+        svc.unlock("p1")
+        assert svc.workers["p1"].wait(lambda w: plotters["p1"].connects == before + 1, 10)
+        with pytest.raises(JobError, match="no device 'p9'"):
+            svc.unlock("p9")
+    finally:
+        svc.stop()

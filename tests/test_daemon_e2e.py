@@ -165,6 +165,7 @@ def test_alarm_mid_job_fails_with_reason_queue_waits_then_resumes(tmp_path) -> N
         assert svc.store.get(second).state == "queued"  # not failed on a locked machine
         assert "alarm" in svc.devices()[0]["error"].lower()
         svc.unlock("p1")
+        assert svc.wait_device("p1", timeout=30)["connected"]
         svc.store.wait_until(second, ("done",), timeout=60)
         assert svc.resume(first)["state"] == "queued"
         done = svc.store.wait_until(first, ("done",), timeout=60)

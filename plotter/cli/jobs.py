@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from plotter.daemon.store import STATES
+from plotter.errors import DaemonError
 
 _common = [
     click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="PLOTTERD_CONFIG",
@@ -131,15 +132,22 @@ def cancel(config_path, socket_path, job_id: int) -> None:  # noqa: ANN001
 @common
 @click.option("--device", "port", default=None, help="Ask this port or URL directly (no daemon needed).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(config_path, socket_path, port: str | None, as_json: bool) -> None:  # noqa: ANN001
+@click.option("--unlock", "unlock", default=None, metavar="DEVICE",
+              help="After an alarm, once the machine is safe: the daemon reconnects it with $X.")  # fmt: skip
+def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: ANN001
     """Plotter status: GRBL state, position, buffer, alarm, and the job each one is running."""
     from plotter.daemon.client import find_daemon
     from plotter.daemon.config import load_config
 
     cfg = load_config(config_path)
     client = None if port else find_daemon(socket_path or cfg.socket)
+    if unlock and client is None:
+        raise DaemonError("--unlock needs a running daemon (without one, `plotter stream --unlock` sends $X)")
     if client is not None:
         with client:
+            if unlock:
+                client.call("unlock", device=unlock)
+                client.call("wait_device", device=unlock, timeout=30)
             rows = client.call("devices")
     else:
         from plotter.daemon.device import probe

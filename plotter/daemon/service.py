@@ -247,6 +247,14 @@ class Service:
         worker.unlock()
         return {"device": device, "unlock": "requested"}
 
+    def wait_device(self, device: str, timeout: float = 10.0) -> dict:
+        """Long poll: the device's status once it is connected again (or after `timeout` s)."""
+        worker = self.workers.get(device)
+        if worker is None:
+            raise JobError(f"no device {device!r} in this daemon (devices: {', '.join(self.workers)})")
+        worker.wait(lambda w: w.connected.is_set(), min(max(float(timeout), 0.0), 60.0))
+        return worker.status()
+
     def ping(self) -> dict:
         return {
             "pid": __import__("os").getpid(),
@@ -312,4 +320,5 @@ _OPS: dict[str, Callable[..., Any]] = {
     "ping": Service.ping,
     "wait": Service.wait,
     "unlock": Service.unlock,
+    "wait_device": Service.wait_device,
 }

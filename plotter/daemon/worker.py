@@ -83,6 +83,7 @@ class DeviceWorker:
         self._prepare = prepare
         self.backoff = backoff or Backoff()
         self._stop = threading.Event()
+        self._interrupt = threading.Event()  # wakes the idle wait: stop, or unlock (reconnect)
         self._killed = threading.Event()
         self._lock = threading.Lock()
         self._link: Link | None = None
@@ -102,6 +103,7 @@ class DeviceWorker:
     def stop(self, timeout: float | None = 30.0) -> None:
         """Hold and cancel the stream, lift the pen, mark the job interrupted; then close the port."""
         self._stop.set()
+        self._interrupt.set()
         with self._lock:
             link = self._link if self._job_id is not None else None
         if link is not None:
@@ -115,6 +117,7 @@ class DeviceWorker:
         store; the thread ends at its next acknowledgement and abandons the port where it stands."""
         self._killed.set()
         self._stop.set()
+        self._interrupt.set()
         self.store.wake()
         if self._thread is not None and timeout > 0 and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -185,9 +188,12 @@ class DeviceWorker:
                 try:
                     if self._link is None and not self._open():
                         continue
-                    job = self.store.wait_for_work(self.device.name, self._stop)
+                    job = self.store.wait_for_work(self.device.name, self._interrupt)
                     if job is not None:
                         self._run(job)
+                    elif self._unlock and not self._stop.is_set():
+                        self._interrupt.clear()
+                        self._close()  # reconnect now, with $X
                 except Exception:  # a bug must not silently take a plotter offline: log, reconnect
                     log.exception("%s: worker error; reconnecting", self.device.name)
                     self._close()
@@ -199,9 +205,11 @@ class DeviceWorker:
                 self._close()
 
     def unlock(self) -> None:
-        """The user checked the machine after an alarm: the next connect may send `$X`."""
+        """The user checked the machine after an alarm: reconnect, sending `$X` if it is alarm-locked."""
+        if self._job_id is not None:
+            raise JobError(f"{self.device.name} is running job {self._job_id}; unlock is for an idle plotter")
         self._unlock = True
-        self._close()
+        self._interrupt.set()
         self.store.wake()
 
     def _open(self) -> bool:
@@ -214,7 +222,8 @@ class DeviceWorker:
             self._changed()
             delay = self.backoff.next()
             (log.warning if first else log.debug)("%s: %s; retrying in %.2f s", self.device.name, exc, delay)
-            self._stop.wait(delay)
+            if self._interrupt.wait(delay) and not self._stop.is_set():
+                self._interrupt.clear()  # unlock asked for a retry now
             return False
         with self._lock:
             self._link = link
