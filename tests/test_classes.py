@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tiny_models import save, tiny_rnn, tiny_transformer, write_packed
+from tiny_models import one_torch_thread, save, tiny_rnn, tiny_transformer, write_packed  # noqa: F401 (autouse fixture)
 
 from plotter.cli import main
 from plotter.errors import DataError, UnknownClassError

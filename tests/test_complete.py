@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from tiny_models import save, tiny_rnn, tiny_transformer
+from tiny_models import one_torch_thread, save, tiny_rnn, tiny_transformer  # noqa: F401 (autouse fixture)
 
 from plotter.cli import main
 from plotter.errors import PlotterError, SketchFormatError

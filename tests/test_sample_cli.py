@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from tiny_models import save, tiny_rnn, tiny_transformer
+from tiny_models import one_torch_thread, save, tiny_rnn, tiny_transformer  # noqa: F401 (autouse fixture)
 
 from plotter.cli import main
 from plotter.sketch.io import read_sketches
