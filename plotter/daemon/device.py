@@ -244,7 +244,7 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
             connected=True, firmware=info.version, rx_buffer=info.rx_size, planner_blocks=info.planner_blocks
         )
         if st is not None:
-            row.update(state=st.label, position=st.work_position(), buffer=_buffer(st))
+            row.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             row["alarm"] = st.label if st.state == "Alarm" else None
     except PlotterError as exc:
         row.update(connected=True, state="?", error=str(exc))
