@@ -78,3 +78,13 @@ def test_bad_input_is_one_line(ckpt, args: list[str], message: str, tmp_path) ->
     res = _run(["sample", *args, "--json", str(tmp_path / "x.json")])
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_several_classes_one_row_each(tmp_path) -> None:
+    ckpt = save(tiny_rnn(["cat", "dog", "apple"]), tmp_path / "multi.pt")
+    out, js = tmp_path / "rows.png", tmp_path / "rows.json"
+    args = ["sample", "--checkpoint", str(ckpt), "--class", "cat,apple", "-n", "3", "--seed", "1"]
+    res = _run(args + ["--cell", "48", "--png", str(out), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).size[0] == 3 * 48  # n per row, one row per class (plus captions)
+    assert [s.meta["class"] for s in read_sketches(js)] == ["cat"] * 3 + ["apple"] * 3

@@ -162,18 +162,27 @@ def _sample_batches(model: Any, n: int, batch: int, opts: dict, class_name: str 
 def sample(**opts: Any) -> None:
     """Sample sketches and write a grid (PNG/SVG), an animation of them being drawn (GIF/HTML) or JSON.
 
+    `--class cat,dog,apple` (a multi-class checkpoint) draws n of each, one class per row.
     With no output option, writes <class>-samples.png.
     """
     from plotter.models.complete import load, resolve_class
 
-    model = load(opts["model"], opts["class_name"], opts["checkpoint"])
-    name = resolve_class(model, opts["class_name"])
-    click.echo(f"{model.kind} {_shown(name)} x{opts['n']} at temperature {opts['temperature']:g}", err=True)
-    sketches = _sample_batches(model, opts["n"], opts["batch"], opts, name)
+    wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
+    model = load(opts["model"], wanted[0], opts["checkpoint"])
+    names = [resolve_class(model, c) for c in wanted]  # every name checked before any sampling
+    sketches, captions = [], []
+    for name in names:
+        click.echo(
+            f"{model.kind} {_shown(name)} x{opts['n']} at temperature {opts['temperature']:g}", err=True
+        )
+        sketches += _sample_batches(model, opts["n"], opts["batch"], opts, name)
+        captions += [name or ""] * opts["n"]
     empty = sum(s.is_empty() for s in sketches)
     ended = sum(bool(s.meta.get("ended", True)) for s in sketches)
     click.echo(f"{len(sketches)} sketches, {ended} ended by themselves, {empty} empty", err=True)
-    write_pictures(sketches, opts, Path(f"{name or 'sketch'}-samples.png"))
+    several = len(names) > 1
+    default = Path(f"{'-'.join(n or 'sketch' for n in names)}-samples.png")
+    write_pictures(sketches, opts, default, captions if several else None, opts["n"] if several else None)
 
 
 def _shown(name: str | None) -> str:
