@@ -225,3 +225,21 @@ def test_unlock_reconnects_an_idle_plotter(tmp_path, plotters) -> None:
             svc.unlock("p9")
     finally:
         svc.stop()
+
+
+def test_job_that_lost_its_plotter_before_any_ack_goes_to_another(tmp_path, plotters) -> None:
+    plotters["p2"].plugged = False
+    plotters["p1"].unplug_at[1] = 0  # p1 was unplugged while idle: the first write fails
+    svc = service(tmp_path, plotters)
+    try:
+        job = svc.submit("gcode", {}, gcode=program(3))["id"]
+        assert svc.workers["p1"].wait(lambda w: not w.connected.is_set(), 10)
+        back = svc.store.wait_until(job, ("queued",), timeout=10)
+        assert back.assigned is None and back.acked == 0  # not pinned to the plotter that is gone
+        plotters["p2"].plugged = True  # the other plotter comes up and takes it
+        done = svc.store.wait_until(job, DONE, timeout=10)
+        assert done.assigned == "p2" and plotters["p2"].lines_of(job) == program(3).splitlines()
+        notes = [note for _, _, note in svc.store.events(job)]
+        assert "claimed by p1" in notes and "nothing drawn: back in the queue" in notes
+    finally:
+        svc.stop()

@@ -284,6 +284,7 @@ class DeviceWorker:
             self.last_error = str(exc)
             self._close()
             self._after_fault(job.id, "paused", str(exc), pause_reason="device-lost")
+            self._release_if_untouched(job.id)
         finally:
             with self._lock:
                 self._job_id = None
@@ -305,6 +306,14 @@ class DeviceWorker:
             self.store.transition(job_id, state, error, error=error, **fields)
         except JobError as exc:  # e.g. cancelled meanwhile: keep that verdict
             log.warning("%s: job %d: %s", self.device.name, job_id, exc)
+
+    def _release_if_untouched(self, job_id: int) -> None:
+        """A job that lost its plotter before GRBL acknowledged a single line drew nothing: rather than wait
+        for this plotter, put it back in the queue for any plotter it may run on."""
+        job = self.store.get(job_id)
+        if job.state == "paused" and job.pause_reason == "device-lost" and job.acked == 0:
+            self.store.journal_clear(job_id)
+            self.store.transition(job_id, "queued", "nothing drawn: back in the queue", assigned=None)
 
     def _lift(self, link: Link) -> None:
         try:
