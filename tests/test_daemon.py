@@ -243,3 +243,17 @@ def test_job_that_lost_its_plotter_before_any_ack_goes_to_another(tmp_path, plot
         assert "claimed by p1" in notes and "nothing drawn: back in the queue" in notes
     finally:
         svc.stop()
+
+
+def test_bad_profile_or_paper_stops_startup_naming_the_device(tmp_path, plotters) -> None:
+    from dataclasses import replace
+
+    from plotter.daemon.config import ConfigError
+
+    cfg = config(tmp_path)
+    bad = replace(cfg, devices=(replace(cfg.devices[0], profile="grbl-sevro"), cfg.devices[1]))
+    with pytest.raises(ConfigError, match="devices.p1: .*grbl-sevro"):
+        Service(bad, connect=fake_connect(plotters), prepare=passthrough, serve=False).start()
+    bad = replace(cfg, devices=(cfg.devices[0], replace(cfg.devices[1], paper="a44")))
+    with pytest.raises(ConfigError, match="devices.p2: "):
+        Service(bad, connect=fake_connect(plotters), prepare=passthrough, serve=False).start()

@@ -58,6 +58,7 @@ class Service:
             self._started.append(self.store.close)
             if not self._run_workers:  # in-process CLI: the queue only, never touch a live daemon's jobs
                 return self
+            _check_profiles(self.config)
             for job in self.store.recover():
                 log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
             self._start_models()
@@ -267,6 +268,20 @@ class Service:
         if worker is None:
             raise JobError(f"job {job.id} is {job.state} on {job.assigned!r}, but no daemon worker runs it")
         return worker
+
+
+def _check_profiles(config: DaemonConfig) -> None:
+    """A typo in a device's profile or paper stops the daemon at startup, naming the device."""
+    from plotter.daemon.config import ConfigError
+    from plotter.gcode import load_profile
+    from plotter.plan.layout import parse_paper
+
+    for dev in config.devices:
+        try:
+            load_profile(dev.profile)
+            parse_paper(dev.paper)
+        except PlotterError as exc:
+            raise ConfigError(f"devices.{dev.name}: {exc}") from None
 
 
 def _warm_planner(device: DeviceConfig) -> None:
