@@ -111,6 +111,9 @@ def test_draw_through_the_daemon_and_follow_it(tmp_path, tiny_checkpoint, daemon
     assert [j.id for j in daemon.store.list()] == [1]  # bad requests queued nothing
     r = run("jobs", "--socket", sock, "--all")
     assert r.exit_code == 0 and "done" in r.output and "cat x1" in r.output
+    r = run("jobs", "--socket", sock, "1", "--gcode", str(tmp_path / "again.gcode"))
+    assert r.exit_code == 0 and "claimed by sim" in r.output and "done" in r.output
+    assert (tmp_path / "again.gcode").read_text() == (tmp_path / "d.gcode").read_text()
     r = run("status", "--socket", sock)
     assert r.exit_code == 0 and r.output.startswith("sim") and "Idle" in r.output
 

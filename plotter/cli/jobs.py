@@ -72,10 +72,18 @@ def job_line(job: dict) -> str:
 @click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Only jobs in this state.")
 @click.option("-n", "--limit", default=50, show_default=True, help="At most this many jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def jobs(config_path, socket_path, show_all, states, limit, as_json) -> None:  # noqa: ANN001
-    """List the job queue (queued, running, paused, failed and interrupted jobs by default)."""
+@click.option("--gcode", "gcode_path", type=click.Path(dir_okay=False), default=None,
+              help="With JOB_ID: write the job's G-code to this file.")  # fmt: skip
+@click.argument("job_id", type=int, required=False)
+def jobs(config_path, socket_path, show_all, states, limit, as_json, gcode_path, job_id) -> None:  # noqa: ANN001
+    """List the job queue (queued, running, paused, failed and interrupted jobs by default), or show one job
+    with its history (JOB_ID)."""
     wanted = list(states) or (None if show_all else ["queued", "running", "paused", "failed", "interrupted"])
     with connect(config_path, socket_path) as client:
+        if job_id is not None:
+            job = client.call("show", id=job_id, gcode=bool(gcode_path), events=True)
+            _show(job, as_json, gcode_path)
+            return
         rows = client.call("list", states=wanted, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -86,6 +94,30 @@ def jobs(config_path, socket_path, show_all, states, limit, as_json) -> None:  #
     click.echo("  ID  STATE                  DEVICE     DONE   ESTIMATE   CREATED      WHAT")
     for job in rows:
         click.echo(job_line(job))
+
+
+def _show(job: dict, as_json: bool, gcode_path: str | None) -> None:
+    if gcode_path:
+        from pathlib import Path
+
+        Path(gcode_path).write_text((job.pop("gcode") or "") + "\n", encoding="ascii")
+    if as_json:
+        job.get("params", {}).pop("sketches", None)
+        click.echo(json.dumps(job, indent=2))
+        return
+    click.echo(job_line(job))
+    stats = job.get("stats") or {}
+    if stats:
+        where = f"{stats.get('planned_profile', '?')} on {stats.get('planned_paper', '?')}"
+        click.echo(
+            f"      {job['lines_total']} lines, {stats.get('pen_down_mm', 0):.0f} mm pen down, for {where}"
+        )
+    for ts, state, note in job.get("events", []):
+        click.echo(
+            f"      {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))}  {state:<11} {note or ''}"
+        )
+    if gcode_path:
+        click.echo(f"      g-code written to {gcode_path}")
 
 
 @click.command()
