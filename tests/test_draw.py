@@ -55,9 +55,9 @@ def test_dry_run_writes_gcode_preview_and_what_was_drawn(tmp_path, tiny_checkpoi
     assert again.read_text() == out.read_text()  # same seed, same drawing
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path, tiny_checkpoint) -> None:
+def test_bad_inputs_are_one_line_errors(tmp_path, tiny_checkpoint, monkeypatch) -> None:
     ck = str(tiny_checkpoint)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     one_line_error(run("draw", "--class", "cta", "--checkpoint", ck, "--dry-run"), "did you mean cat")
     one_line_error(run("draw", "--class", "cat", "--checkpoint", "nope.pt", "--dry-run"), "does not exist")
     one_line_error(
