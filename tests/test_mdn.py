@@ -6,7 +6,15 @@ import math
 
 import torch
 
-from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, offset_log_prob, paper_nll, sample_mdn
+from plotter.models.mdn import (
+    MDNHead,
+    MDNParams,
+    absorb_after_end,
+    mdn_loss,
+    offset_log_prob,
+    paper_nll,
+    sample_mdn,
+)
 
 
 def _params(b: int, t: int, m: int = 3, seed: int = 0) -> MDNParams:
@@ -77,3 +85,20 @@ def test_sample_is_one_hot_and_seeded():
     b = sample_mdn(p, 0.5, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.shape == (4, 5)
     assert (a[:, 2:].sum(-1) == 1).all()
+
+
+def test_end_state_is_absorbing_for_the_paper_convention():
+    p = _params(1, 6)
+    y = torch.zeros(1, 6, 5)
+    y[0, :2, 2] = 1
+    y[0, 2:, 4] = 1  # 2 points, end row, 3 padding rows
+    x = torch.cat([torch.tensor([[[0, 0, 1, 0, 0.0]]]), y[:, :-1]], dim=1)
+    a = absorb_after_end(p, x)
+    assert torch.equal(a.pen_logits[0, :3], p.pen_logits[0, :3])  # rows before the end untouched
+    masked = mdn_loss(p, y, torch.tensor([[1, 1, 1, 0, 0, 0.0]]))["nll"]
+    assert torch.allclose(mdn_loss(a, y, torch.tensor([[1, 1, 1, 0, 0, 0.0]]))["nll"], masked)
+    # padding rows cost nothing once the end state is absorbing
+    paper_a = paper_nll(a, y, 6)["pen_nll"] * 6
+    paper_p = paper_nll(p, y, 6)["pen_nll"] * 6
+    real_rows = -(torch.log_softmax(p.pen_logits[0, :3], -1) * y[0, :3, 2:]).sum()
+    assert torch.allclose(paper_a, real_rows, atol=1e-4) and paper_p > paper_a

@@ -105,6 +105,18 @@ def paper_nll(params: MDNParams, y: torch.Tensor, n_max: int) -> dict[str, torch
     return {"offset_nll": ls.mean(), "pen_nll": lp.mean(), "nll": (ls + lp).mean()}
 
 
+def absorb_after_end(params: MDNParams, x: torch.Tensor) -> MDNParams:
+    """Once the input row is end-of-sketch (x[..., 4] = 1, padding), the next row is end-of-sketch for sure.
+
+    The format makes the end state absorbing; training masks those rows, so without this the pen logits there
+    are arbitrary and the paper's NLL (pen loss over all N_max rows) would charge the model for them.
+    """
+    ended = x[..., 4:5] > 0.5  # (..., 1)
+    absorbing = torch.tensor([-40.0, -40.0, 40.0], device=x.device, dtype=params.pen_logits.dtype)
+    pen = torch.where(ended, absorbing, params.pen_logits)
+    return MDNParams(params.logit_pi, params.mu, params.log_sigma, params.rho, pen)
+
+
 def sample_mdn(
     params: MDNParams, temperature: float = 0.4, generator: torch.Generator | None = None
 ) -> torch.Tensor:

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from plotter.errors import PlotterError
 from plotter.models.checkpoint import register_model
-from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, sample_mdn
+from plotter.models.mdn import MDNHead, MDNParams, absorb_after_end, mdn_loss, sample_mdn
 from plotter.models.sampling import (
     check_temperature,
     class_index,
@@ -112,7 +112,7 @@ class SketchRNN(nn.Module):
         extra = self._extra(z, batch.class_ids, b, dev)  # (B, E)
         inp = torch.cat([batch.x, extra.unsqueeze(1).expand(b, t1, extra.shape[-1])], dim=-1)  # (B, T+1, 5+E)
         out, _ = self.decoder(inp, self._h0(z, b, dev))  # (B, T+1, Hd)
-        return self.head(self.drop(out))
+        return absorb_after_end(self.head(self.drop(out)), batch.x)
 
     def compute_loss(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
         c = self.config
