@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,15 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from plotter.errors import PlotterError
-from plotter.plan.order import OrderStats, greedy_order, mst_lower_bound, order_strokes
+from plotter.plan.order import (
+    OrderStats,
+    best_directions,
+    greedy_order,
+    held_karp_bound,
+    mst_lower_bound,
+    order_strokes,
+    pen_up_travel,
+)
 from plotter.sketch import Sketch
 
 stroke = arrays(np.float64, st.tuples(st.integers(1, 4), st.just(2)), elements=st.floats(0, 100, width=32))
@@ -126,3 +136,60 @@ def test_ils_kicks_never_worsen_and_stay_reproducible():
     assert sorted(map(canon, kicked.strokes)) == sorted(map(canon, sk.strokes))
     with pytest.raises(PlotterError, match="kicks"):
         order_strokes(sk, kicks=-1)
+
+
+def brute_force(S: np.ndarray, E: np.ndarray, start=(0.0, 0.0)) -> float:
+    """The optimal pen-up travel over every order and every direction (tiny inputs only)."""
+    n, st = len(S), np.asarray(start, dtype=float)
+    flips = np.array(list(itertools.product((False, True), repeat=n)), dtype=bool).reshape(-1, n)
+    return min(
+        pen_up_travel(S, E, st, np.array(perm, dtype=np.int64), f)
+        for perm in itertools.permutations(range(n))
+        for f in flips
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5))
+def test_held_karp_bound_lies_between_the_mst_bound_and_the_optimum(seed, n):
+    rng = np.random.default_rng(seed)
+    S = rng.uniform(0, 100, size=(n, 2))
+    E = S + rng.normal(0, 25, size=(n, 2))
+    best = brute_force(S, E)
+    hk = held_karp_bound(S, E, (0.0, 0.0), best)
+    assert mst_lower_bound(S, E, (0.0, 0.0)) - 1e-6 <= hk <= best + 1e-6
+
+
+def test_held_karp_bound_is_tight_where_the_mst_bound_is_not():
+    # three 20 mm strokes radiating from 1 mm around the end of a short one: the MST joins all three there
+    # (13 mm), a pen path has to come back from the far end of two of them; Held-Karp sees that
+    P = np.array([11.0, 0.0])
+    S = np.array([[10.0, 0.0], P + [1, 0], P + [0, 1], P + [0, -1]])
+    E = np.array([[11.0, 0.0], P + [20, 0], P + [0, 20], P + [0, -20]])
+    best = brute_force(S, E)
+    hk = held_karp_bound(S, E, (0.0, 0.0), best)
+    assert mst_lower_bound(S, E, (0.0, 0.0)) == pytest.approx(13.0)
+    assert 0.97 * best <= hk <= best + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8))
+def test_best_directions_is_the_optimum_for_a_fixed_order(seed, n):
+    rng = np.random.default_rng(seed)
+    S, E, st0 = rng.uniform(0, 50, (n, 2)), rng.uniform(0, 50, (n, 2)), rng.uniform(0, 50, 2)
+    seq = rng.permutation(n)
+    rev = best_directions(S, E, st0, seq)
+    got = pen_up_travel(S, E, st0, seq, rev)
+    every = itertools.product((False, True), repeat=n)
+    assert got == pytest.approx(min(pen_up_travel(S, E, st0, seq, np.array(f)) for f in every))
+
+
+def test_kicks_until_the_budget_stop_at_the_budget_and_help():
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(0, 200, size=(40, 2))
+    strokes = [c + rng.normal(0, 4, size=(3, 2)) for c in centres for _ in range(4)]
+    sk = Sketch(strokes, unit="mm")
+    _, plain = order_strokes(sk, time_budget_s=30.0)
+    _, kicked = order_strokes(sk, time_budget_s=0.3, kicks=10**9)
+    assert kicked.seconds < 1.5  # a deadline, not a kick count, ended it
+    assert kicked.pen_up_after < plain.pen_up_after

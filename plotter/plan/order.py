@@ -24,7 +24,7 @@ from plotter.errors import PlotterError
 from plotter.plan.tour import Local, Tour
 from plotter.sketch import Sketch
 
-_FINISH_S_PER_STROKE = 1.5e-5  # time kept back from the kicks for the direction pass and the copy
+_FINISH_S_PER_STROKE = 6e-6  # time kept back from the kicks for the direction pass and the copy
 
 
 class OrderError(PlotterError):

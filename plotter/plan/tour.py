@@ -212,30 +212,40 @@ class Tour:
                 return True
 
     def full_two_opt(self, deadline: float) -> bool:
-        """One pass of 2-opt over *all* pairs (each node's best move, applied at once); True if it helped.
+        """One pass of 2-opt over *all* pairs: each node's best move, the disjoint ones applied; True if any.
 
         Neighbour lists miss improving moves around long jumps, where many ends are closer than the jump;
-        a full pass catches those. It costs O(n) numpy work per node, so it runs only after the cheap rounds
-        have converged, and the cheap rounds then resume from the nodes it changed.
+        a full pass catches those. It is O(n^2) array work (in row blocks, to bound memory), so it runs only
+        after the cheap rounds have converged, and they then resume from the nodes it changed.
         """
-        n, changed = self.n, np.zeros(self.n + 2, dtype=bool)
-        for i in range(n):
-            if (i & 63) == 0 and time.perf_counter() > deadline:
-                break
-            j = np.arange(i + 1, n + 1)
-            inner = j < n
+        n = self.n
+        best_d, best_j = np.zeros(n), np.zeros(n, dtype=np.int64)
+        block = max(1, 2**20 // (n + 1))
+        for r0 in range(0, n, block):
+            if time.perf_counter() > deadline:
+                return False
+            i = np.arange(r0, min(n, r0 + block))[:, None]
+            j = np.arange(n + 1)[None, :]
             j1 = np.minimum(j + 1, n)
             delta = np.abs(self.B[i] - self.B[j]) - self.e[i]
-            delta += np.where(inner, np.abs(self.A[i + 1] - self.A[j1]) - self.e_ext[j], 0.0)
-            b = int(np.argmin(delta))
-            if delta[b] < -_GAIN:
-                self._reverse(i + 1, int(j[b]))
-                self._rebuild()
-                changed[i : int(j[b]) + 2] = True
-        if changed.any():
-            self._touch(changed)
-            return True
-        return False
+            delta += np.where(j < n, np.abs(self.A[i + 1] - self.A[j1]) - self.e_ext[j], 0.0)
+            delta[j <= i] = np.inf
+            k = np.argmin(delta, axis=1)
+            best_j[r0 : r0 + len(i)], best_d[r0 : r0 + len(i)] = k, delta[np.arange(len(i)), k]
+        rows = np.flatnonzero(best_d < -_GAIN)
+        if len(rows) == 0:
+            return False
+        busy, changed = bytearray(n + 2), np.zeros(n + 2, dtype=bool)
+        for i in rows[np.lexsort((rows, best_d[rows]))].tolist():
+            j = int(best_j[i])
+            if busy.find(1, i, j + 2) >= 0:
+                continue
+            busy[i : j + 2] = b"\x01" * (j + 2 - i)
+            self._reverse(i + 1, j)
+            changed[i : j + 2] = True
+        self._rebuild()
+        self._touch(changed)
+        return True
 
     def optimise(self, deadline: float) -> bool:
         """Neighbour-list rounds to a local optimum, then full 2-opt passes until neither improves."""
@@ -365,7 +375,7 @@ class Local:
         return True
 
     def kick(self, rng: np.random.Generator) -> list[int]:
-        """Double bridge on a local window: swap two adjacent stretches of 1..30 strokes."""
+        """Double bridge on a local window: swap two adjacent stretches of 1..`window` strokes."""
         n = self.n
         l1, l2 = (int(v) for v in rng.integers(1, min(self.window, n // 3) + 1, size=2))
         p = int(rng.integers(1, n - l1 - l2 + 2))
