@@ -34,7 +34,10 @@ def _hms(seconds: float | None) -> str:
     "--class", "class_name", required=True, help="What to draw (a class the model knows, e.g. cat)."
 )
 @click.option(
-    "--model", type=click.Choice(["sketch-rnn", "transformer"]), default="sketch-rnn", show_default=True
+    "--model",
+    type=click.Choice(["sketch-rnn", "transformer"]),
+    default=None,
+    help="Which model samples [default: sketch-rnn if shipped for the class, else transformer].",
 )
 @click.option(
     "--checkpoint",
@@ -92,10 +95,11 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
     Ctrl-C while drawing pauses (feed hold) and asks whether to resume or cancel.
     """
-    from plotter.daemon.params import DrawParams
+    from plotter.daemon.params import DrawParams, pick_model
 
+    model = opts["model"] or ("sketch-rnn" if opts["checkpoint"] else pick_model(opts["class_name"]))
     params = DrawParams.from_dict({
-        "class": opts["class_name"], "model": opts["model"], "checkpoint": opts["checkpoint"], "n": opts["n"],
+        "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
     })  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from plotter.errors import JobError
+from plotter.errors import CheckpointError, JobError
 
 MODELS = {"sketch-rnn": "sketch_rnn", "transformer": "transformer"}
 _GRID = re.compile(r"^\s*(\d{1,2})\s*[xX×]\s*(\d{1,2})\s*$")
@@ -80,3 +82,44 @@ class DrawParams:
         d = asdict(self)
         d["class"] = d.pop("class_name")
         return {k: v for k, v in d.items() if v is not None}
+
+
+def checkpoint_dirs() -> list[Path]:
+    """$PLOTTER_CHECKPOINTS, then the repository's `checkpoints/` (editable install / source checkout)."""
+    dirs = [Path(p) for p in os.environ.get("PLOTTER_CHECKPOINTS", "").split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
+    return dirs
+
+
+def _find(model: str, class_name: str | None) -> Path | None:
+    stem = MODELS[model]
+    for d in checkpoint_dirs():
+        if class_name and (d / f"{stem}-{class_name}.pt").is_file():
+            return d / f"{stem}-{class_name}.pt"
+    for d in checkpoint_dirs():
+        found = sorted(d.glob(f"{stem}-*.pt"))
+        if found:
+            return found[0]
+    return None
+
+
+def default_checkpoint(model: str, class_name: str | None = None) -> Path:
+    """`checkpoints/<model>-<class>.pt`, else any `<model>-*.pt` (a multi-class checkpoint)."""
+    found = _find(model, class_name)
+    if found is not None:
+        return found
+    where = ", ".join(str(d) for d in checkpoint_dirs())
+    others = [m for m in MODELS if m != model and _find(m, class_name) is not None]
+    hint = f" (there is one for --model {others[0]})" if others else ""
+    raise CheckpointError(f"no {model} checkpoint found in {where}{hint}; pass --checkpoint PATH")
+
+
+def pick_model(class_name: str | None) -> str:
+    """The model `plotter draw` uses when none is named: Sketch-RNN if shipped for the class, else the first
+    model that has a checkpoint for it, else Sketch-RNN (whose error then says what is missing)."""
+    for exact in (True, False):
+        for model in MODELS:
+            path = _find(model, class_name)
+            if path is not None and (not exact or path.stem == f"{MODELS[model]}-{class_name}"):
+                return model
+    return "sketch-rnn"

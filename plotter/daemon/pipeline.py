@@ -18,30 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from plotter.daemon.params import MODELS, DrawParams, parse_grid
+from plotter.daemon.params import (  # noqa: F401 - MODELS, checkpoint_dirs: re-exported for callers
+    MODELS,
+    DrawParams,
+    checkpoint_dirs,
+    default_checkpoint,
+    parse_grid,
+)
 from plotter.errors import CheckpointError, JobError, UnknownClassError
 from plotter.sketch import Sketch
-
-
-def checkpoint_dirs() -> list[Path]:
-    """$PLOTTER_CHECKPOINTS, then the repository's `checkpoints/` (editable install / source checkout)."""
-    dirs = [Path(p) for p in os.environ.get("PLOTTER_CHECKPOINTS", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
-    return dirs
-
-
-def default_checkpoint(model: str, class_name: str | None = None) -> Path:
-    """`checkpoints/<model>-<class>.pt`, else any `<model>-*.pt` (a multi-class checkpoint)."""
-    stem = MODELS[model]
-    for d in checkpoint_dirs():
-        if class_name and (d / f"{stem}-{class_name}.pt").is_file():
-            return d / f"{stem}-{class_name}.pt"
-    for d in checkpoint_dirs():
-        found = sorted(d.glob(f"{stem}-*.pt"))
-        if found:
-            return found[0]
-    where = ", ".join(str(d) for d in checkpoint_dirs())
-    raise CheckpointError(f"no {model} checkpoint found in {where}; pass --checkpoint PATH")
 
 
 class ModelCache:
