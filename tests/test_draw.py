@@ -193,12 +193,3 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path) -> None:
 
     with JobStore(tmp_path / "j.sqlite3") as store:
         assert store.get(job["id"]).state == "done"  # the queue file outlives the daemon
-
-
-def test_dry_run_asks_first_unless_yes(tmp_path, tiny_checkpoint) -> None:
-    args = ["draw", "--class", "cat", "--checkpoint", str(tiny_checkpoint), "--seed", "5", "--dry-run"]
-    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "n.gcode")], input="n\n")
-    assert r.exit_code == 1 and "Draw it on the simulated plotter?" in r.output
-    assert not (tmp_path / "n.drawn.svg").exists()  # declined: nothing was streamed
-    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "y.gcode")], input="y\n")
-    assert r.exit_code == 0 and (tmp_path / "y.drawn.svg").exists()

@@ -143,9 +143,8 @@ def _in_process(params: Any, opts: dict) -> None:
         preview = write_preview(plan, opts["svg"] or f"{stem}.preview.svg")
         click.echo(f"preview    {preview}")
         click.echo(f"estimate   {_hms(plan.estimate_s)} ({plan.profile}, paper {plan.paper})")
-        if not opts["yes"]:
-            where = "the simulated plotter" if simulate else device
-            click.confirm(f"Draw it on {where}?", default=True, abort=True)
+        if not simulate and not opts["yes"]:  # a simulation moves no pen: nothing to confirm
+            click.confirm(f"Draw it on {device}?", default=True, abort=True)
         if machine is None:
             machine = open_machine(sim_url, plan.profile)
         _stream_here(plan, machine, device, simulate, stem)
