@@ -41,11 +41,14 @@ def neighbour_table(S: np.ndarray, E: np.ndarray, start: np.ndarray, k: int) -> 
     both_d = np.concatenate([dist[:n], dist[n : 2 * n]], axis=1)
     both_i = np.concatenate([idx[:n], idx[n : 2 * n]], axis=1)
     order = np.argsort(both_d, axis=1, kind="stable")
-    rows = np.take_along_axis(both_i, order, axis=1).tolist()
-    table = np.empty((n + 1, width), dtype=np.int64)
-    for t, row in enumerate(rows + [idx[2 * n].tolist()]):
-        near = [c for c in dict.fromkeys(row) if c != t] or [t]
-        table[t] = (near * width)[:width] if len(near) < width else near[:width]
+    rows = np.vstack([np.take_along_axis(both_i, order, axis=1), np.resize(idx[2 * n], (1, 2 * kk))])
+    own = np.append(np.arange(n), -1)[:, None]
+    seen = (rows[:, :, None] == rows[:, None, :]) & np.tri(2 * kk, k=-1, dtype=bool)[None]
+    ok = ~seen.any(axis=2) & (rows != own)  # first time in the row, and not the stroke itself
+    ok[~ok.any(axis=1), 0] = True  # nothing else near (one stroke): the row refers to itself
+    first = np.argsort(~ok, axis=1, kind="stable")  # valid entries first, in distance order
+    count = ok.sum(axis=1, keepdims=True)
+    table = np.take_along_axis(rows, np.take_along_axis(first, np.arange(width)[None, :] % count, 1), 1)
     return table
 
 
