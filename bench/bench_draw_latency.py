@@ -178,7 +178,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ckpt, note = args.checkpoint, "shipped"
+        ckpt, note = args.checkpoint.resolve(), "shipped"
         if not ckpt.is_file():
             ckpt, note = tiny_checkpoint(tmp / "sketch_rnn-cat.pt"), "random-init stand-in (default size)"
         warm = warm_runs(ckpt, args.runs, tmp)

@@ -97,7 +97,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
     """
     from plotter.daemon.params import DrawParams, pick_model
 
-    model = opts["model"] or ("sketch-rnn" if opts["checkpoint"] else pick_model(opts["class_name"]))
+    model = opts["model"] or pick_model(opts["class_name"], opts["checkpoint"])
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
