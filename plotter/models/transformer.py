@@ -133,6 +133,11 @@ class KVCache:
         self.k, self.v = self.k[:, :m], self.v[:, :m]
 
 
+def _select(p: MDNParams, rows: torch.Tensor) -> MDNParams:
+    """The (B, ...) mixture params of some batch rows."""
+    return MDNParams(*(t[rows] for t in (p.logit_pi, p.mu, p.log_sigma, p.rho, p.pen_logits)))
+
+
 class SketchTransformer(nn.Module):
     """GPT over stroke-5 rows: predicts row t+1's offset mixture and pen state from rows 0..t."""
 
@@ -232,8 +237,9 @@ class SketchTransformer(nn.Module):
         """Draw `n` sketches as normalized stroke-5 rows (prefix excluded, end row included if drawn).
 
         `prefix`: (P, 5) normalized point rows every sketch continues. Every sketch stops at its own end row
-        or after `max_len` points in all (prefix included, at most block_size - 1). Finished sketches leave
-        the batch, so the cached and the uncached paths draw the same random numbers in the same order.
+        or after `max_len` points in all (prefix included, at most block_size - 1). Random numbers are drawn
+        for the live sketches only, in index order, so the cached and the uncached paths draw the same ones;
+        finished sketches leave the cache once at most half of its rows are live (compaction costs a copy).
         """
         dev = self.wpe.weight.device
         limit = self.config.block_size - 1
@@ -245,32 +251,37 @@ class SketchTransformer(nn.Module):
         seq = rows0.expand(n, -1, -1).contiguous()  # (n, 1+P, 5)
         cids = class_ids.to(dev) if class_ids is not None else None
         cache = KVCache(self.config, n, dev, seq.dtype) if use_cache else None
-        active = torch.arange(n, device=dev)
+        held = torch.arange(n, device=dev)  # sketch index of each row in the model's batch (and cache)
+        live = torch.ones(n, dtype=torch.bool, device=dev)  # which held rows are still drawing
         out = torch.zeros(n, limit, 5, device=dev)
         lengths, ended = [0] * n, [False] * n
         params = self.mdn_params(seq, cids, cache)
         for t in range(len(rows0) - 1, limit):  # t = points drawn so far
-            row = sample_mdn(params.at(-1), temperature, generator)  # (b, 5)
+            idx = live.nonzero().squeeze(1)
+            row = sample_mdn(_select(params.at(-1), idx), temperature, generator)  # (live, 5): live rows only
+            out[held[idx], t] = row
             stop = row[:, 4] > 0.5
-            out[active, t] = row
-            for i in active[stop].tolist():
+            for i in held[idx[stop]].tolist():
                 lengths[i], ended[i] = t, True
-            keep = (~stop).nonzero().squeeze(1)
-            if len(keep) == 0 or t + 1 == limit:
+            live[idx[stop]] = False
+            if not bool(live.any()) or t + 1 == limit:
                 break
-            if len(keep) < len(active):  # drop finished sketches from the batch
-                active, row = active[keep], row[keep]
+            nxt = seq.new_zeros(len(held), 5)  # finished rows get a dummy input; their outputs are never used
+            nxt[idx] = row
+            if cache is None or int(live.sum()) <= len(held) // 2:  # compact the batch (cache: rarely)
+                keep = live.nonzero().squeeze(1)
+                held, live, nxt = held[keep], live[keep], nxt[keep]
                 cids = None if cids is None else cids[keep]
                 if cache is None:
                     seq = seq[keep]
                 else:
                     cache.keep(keep)
             if cache is not None:
-                params = self.mdn_params(row[:, None], cids, cache)
+                params = self.mdn_params(nxt[:, None], cids, cache)
             else:
-                seq = torch.cat([seq, row[:, None]], dim=1)
+                seq = torch.cat([seq, nxt[:, None]], dim=1)
                 params = self.mdn_params(seq, cids)
-        for i in active.tolist():
+        for i in held[live].tolist():
             if not ended[i]:
                 lengths[i] = limit  # cut at the length limit: did not end by itself
         p0 = len(rows0) - 1
