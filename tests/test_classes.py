@@ -123,3 +123,14 @@ def test_default_checkpoint_is_one_that_knows_the_class(tmp_path, monkeypatch) -
     assert find_checkpoint("sketch-rnn", "cat", None).name == "sketch_rnn-cat.pt"
     assert find_checkpoint("sketch-rnn", "dog", None).name == "sketch_rnn-multiclass.pt"
     assert find_checkpoint("sketch-rnn", "zebra", None).name == "sketch_rnn-cat.pt"  # then: unknown class
+
+
+def test_classes_lists_a_classifier_as_not_drawing(tmp_path, monkeypatch) -> None:
+    import torch
+
+    clf = {"format": 1, "kind": "classifier", "classes": ["ant", "bee"], "state_dict": {}}
+    torch.save(clf, tmp_path / "c.pt")
+    monkeypatch.setenv("PLOTTER_CHECKPOINTS", str(tmp_path))
+    res = CliRunner().invoke(main, ["classes"])
+    assert res.exit_code == 0
+    assert "classifier  2 classes (judges drawings; does not draw): ant, bee" in res.output

@@ -301,7 +301,8 @@ def classes(checkpoint: Path | None, show_all: bool) -> None:
         names = info["classes"]
         shown = names if show_all or len(names) <= 8 else [*names[:8], f"... (+{len(names) - 8} more)"]
         word = "class" if len(names) == 1 else "classes"
-        click.echo(f"{path}  {info['kind']}  {len(names)} {word}: {', '.join(shown)}")
+        note = "" if info["draws"] else " (judges drawings; does not draw)"
+        click.echo(f"{path}  {info['kind']}  {len(names)} {word}{note}: {', '.join(shown)}")
 
 
 @click.command()

@@ -77,14 +77,33 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """kind, classes, scale and headline metrics of a checkpoint, read without building the model."""
     from plotter.models.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        ckpt = _other_checkpoint(path)  # e.g. the yardstick classifier: it has classes but does not draw
+        if ckpt is None:
+            raise
     return {
         "path": str(path),
         "kind": ckpt["kind"],
         "classes": [str(c) for c in ckpt.get("classes", [])],
         "scale": float(ckpt.get("scale", 1.0)),
         "metrics": ckpt.get("metrics", {}),
+        "draws": ckpt.get("draws", True),
     }
+
+
+def _other_checkpoint(path: str | Path) -> dict | None:
+    """Another of our torch files with a `kind` and `classes` (read with weights_only), else None."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # corrupt, foreign pickle, ...: the caller reports the original error
+        return None
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("kind"), str)):
+        return None
+    return {**ckpt, "draws": False} if isinstance(ckpt.get("classes"), list) else None
 
 
 def resolve_class(model: Any, class_name: str | None) -> str | None:
