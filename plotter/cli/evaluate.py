@@ -108,7 +108,7 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     top1 = report.classifier.get("test_top1") or 0.0
     click.echo(f"  classifier: {classifier_path} (held-out top-1 over 345 classes {top1:.3f})")
     for what, path in report.files.items():
-        click.echo(f"  {what}: {path}")
+        click.echo(f"  {what.replace('_', ' ')}: {path}")
 
 
 @click.command("classifier", hidden=True)

@@ -346,6 +346,10 @@ def evaluate(
     real, data_info = real_test_sketches(data, target_name)
     kind = str(getattr(model, "kind", type(model).__name__))
     rep = Report(str(model_ckpt), kind, target_name, float(temperature), int(n), int(seed), data=data_info)
+    if Path(str(model_ckpt)).is_file():  # which file was judged, should it be retrained under the same name
+        import hashlib
+
+        rep.files["checkpoint_sha1"] = hashlib.sha1(Path(str(model_ckpt)).read_bytes()).hexdigest()
     cm = classifier.metrics
     # only the cat ceiling is guaranteed unseen: classifier training dropped cat.npz's valid/test drawings
     rep.data["ceiling_unseen_by_classifier"] = bool(
@@ -381,7 +385,7 @@ def evaluate(
         labels = [classifier.classes[int(p)] for p in js["pred"][:k]]
         hits = [int(p) == target for p in js["pred"][:k]]
         grid = save_grid(samples[:k], out / f"{stem}-samples.png", labels, hits)
-        rep.files = {"grid": str(grid), "json": str(out / f"{stem}-report.json")}
+        rep.files.update(grid=str(grid), json=str(out / f"{stem}-report.json"))
         import json
 
         Path(rep.files["json"]).write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
