@@ -6,9 +6,10 @@ Usage:
 
 Rows: Sketch-RNN, the Sketch Transformer with its key/value cache, and the same transformer without it (full
 forward pass over the whole prefix for every new row). The shipped checkpoints in `checkpoints/` are used
-where present (sketches end by themselves, lengths as the model draws them); otherwise fresh default-config
-models whose end-of-sketch logit is pushed down, so every sketch runs to `--fixed-len` points (an untrained
-model would stop after 1-3 rows and measure nothing). The cached and uncached transformer draw the same
+where present, else fresh default-config models. By default every model's end-of-sketch logit is pushed
+down so every sketch runs to `--fixed-len` points: equal work per sketch for every model (an untrained model
+would stop after 1-3 rows; trained ones draw different lengths). `--natural` lets shipped checkpoints end
+by themselves instead. The cached and uncached transformer draw the same
 sketches from the same seed (checked here), so they do identical work apart from the cache; that ratio is the
 baseline comparison. Times are CPU seconds of this process (with 1 thread they equal wall time on an idle
 machine, and stay meaningful on a CPU shared with training jobs; wall time is printed beside them), best of
@@ -47,10 +48,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def load_or_fresh(kind: str, fixed_len: int) -> tuple[torch.nn.Module, str, int | None]:
-    """The shipped checkpoint, or a fresh default model forced to draw `fixed_len` points per sketch."""
+def load_or_fresh(kind: str) -> tuple[torch.nn.Module, str]:
+    """The shipped checkpoint, or a fresh default-config model."""
     if CKPT[kind].is_file():
-        return load_model(CKPT[kind]), f"checkpoint {CKPT[kind].name}", None
+        return load_model(CKPT[kind]), f"checkpoint {CKPT[kind].name}"
     torch.manual_seed(0)
     if kind == "sketch-rnn":
         from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
@@ -60,9 +61,13 @@ def load_or_fresh(kind: str, fixed_len: int) -> tuple[torch.nn.Module, str, int 
         from plotter.models.transformer import SketchTransformer, TransformerConfig
 
         model = SketchTransformer(TransformerConfig())
+    return model.eval(), "fresh default config"
+
+
+def force_length(model: torch.nn.Module) -> None:
+    """Push the end-of-sketch logit down so every sketch runs to max_len: equal work for every model."""
     with torch.no_grad():
-        model.head.proj.bias[-1] = -30.0  # end-of-sketch logit: never end, run to max_len
-    return model.eval(), f"fresh default config, forced to {fixed_len} points", fixed_len
+        model.head.proj.bias[-1] = -30.0
 
 
 def best_time(fn: Callable[[], list], repeats: int) -> tuple[float, float, list]:
@@ -111,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n1", type=int, default=8, help="sketches drawn one at a time per measurement")
     ap.add_argument("--n64", type=int, default=64, help="sketches drawn in batches of 64 per measurement")
     ap.add_argument("--temperature", type=float, default=0.4)
-    ap.add_argument("--fixed-len", type=int, default=60, help="points per sketch for fresh models (cats ~59)")
+    ap.add_argument("--fixed-len", type=int, default=60, help="points per sketch unless natural (cats ~59)")
+    ap.add_argument("--natural", action="store_true",
+                    help="with both checkpoints present, let sketches end by themselves (lengths differ)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sampling.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -121,8 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         f"load average at start {os.getloadavg()[0]:.1f}"
     )
     print(machine, flush=True)
-    rnn, rnn_src, rnn_len = load_or_fresh("sketch-rnn", args.fixed_len)
-    tf, tf_src, tf_len = load_or_fresh("transformer", args.fixed_len)
+    (rnn, rnn_src), (tf, tf_src) = load_or_fresh("sketch-rnn"), load_or_fresh("transformer")
+    natural = args.natural and all(p.is_file() for p in CKPT.values())
+    rnn_len = tf_len = None if natural else args.fixed_len
+    if not natural:
+        force_length(rnn)
+        force_length(tf)
+        rnn_src, tf_src = (f"{src}, forced to {args.fixed_len} points" for src in (rnn_src, tf_src))
     rows = [
         ("Sketch-RNN", rnn_src, rnn.generate, {"max_len": rnn_len}),
         ("Transformer, KV cache", tf_src, tf.generate, {"max_len": tf_len, "use_cache": True}),
@@ -153,7 +165,9 @@ def write_report(args: argparse.Namespace, machine: str, rows: list, results: di
         f"Machine: {machine}.",
         "",
         f"Command: `python bench/bench_sampling.py --threads {args.threads} --repeats {args.repeats} "
-        f"--n1 {args.n1} --n64 {args.n64}`; temperature {args.temperature}; best of {args.repeats} runs.",
+        f"--n1 {args.n1} --n64 {args.n64}{' --natural' if args.natural else ''} "
+        f"--fixed-len {args.fixed_len}`; "
+        f"temperature {args.temperature}; best of {args.repeats} runs.",
         "",
         "| model | weights | batch | CPU ms / sketch | wall ms / sketch | sketches / s (CPU) "
         "| points / sketch | ended by itself |",
