@@ -114,11 +114,12 @@ class Tour:
         r, c = np.nonzero(delta < -_GAIN)
         return delta[r, c], lo[r, c], hi[r, c]
 
-    def _or_opt_moves(self, length: int, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Deltas of moving nodes s..s+length-1 to after node p, forwards or reversed (flip flag)."""
+    def _or_opt_moves(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Deltas of moving nodes s..s+L-1 (L = 1..MAX_SEGMENT) to after node p, either way round (flip)."""
         n = self.n
-        s = rows[(rows >= 1) & (rows <= n - length + 1)]
-        hi = s + length - 1
+        lengths = range(1, min(MAX_SEGMENT, n) + 1)
+        s = np.concatenate([rows[(rows >= 1) & (rows <= n - L + 1)] for L in lengths])
+        hi = np.concatenate([rows[(rows >= 1) & (rows <= n - L + 1)] + L - 1 for L in lengths])
         hi1 = np.minimum(hi + 1, n)
         gain = self.e[s - 1] + np.where(hi < n, self.e_ext[hi] - _dist(self.B[s - 1], self.A[hi1]), 0.0)
         near = np.concatenate([self.pos[self.nbr[self.sid[s]]], self.pos[self.nbr[self.sid[hi]]]], axis=1)
@@ -169,9 +170,8 @@ class Tour:
             d, lo, hi = self._two_opt_moves(rows)
             zero = np.zeros(len(d), dtype=np.int64)
             parts.append((d, lo, hi + 1, zero, lo + 1, hi, zero, zero))
-        for length in range(1, min(MAX_SEGMENT, self.n) + 1):
-            d, s, h, p, f = self._or_opt_moves(length, rows)
-            parts.append((d, np.minimum(s - 1, p), np.maximum(h + 1, p + 1), np.ones_like(s), s, h, p, f))
+        d, s, h, p, f = self._or_opt_moves(rows)
+        parts.append((d, np.minimum(s - 1, p), np.maximum(h + 1, p + 1), np.ones_like(s), s, h, p, f))
         cols = [np.concatenate(c) for c in zip(*parts)] if parts else []
         if not cols or len(cols[0]) == 0:
             return False
