@@ -316,7 +316,7 @@ class Local:
                         best, move = d, (0, a + 1, b, 0, False)
         if i == 0:
             return best, move
-        for L in (1, 2, 3):
+        for L in range(1, MAX_SEGMENT + 1):
             s, h = i, i + L - 1
             if h > n:
                 break
@@ -330,16 +330,26 @@ class Local:
                 bp = B[p]
                 if p < n:
                     ap = A[p + 1]
-                    fwd = abs(bp - a) + abs(b - ap)
-                    bwd = abs(bp - b) + abs(a - ap)
-                    out = abs(bp - ap)
+                    base = abs(bp - ap) + gain  # a first new edge longer than base + best cannot win
+                    d1 = abs(bp - a)
+                    if d1 < base + best:
+                        d = d1 + abs(b - ap) - base
+                        if d < best:
+                            best, move = d, (1, s, h, p, False)
+                    if self.flip_ok:
+                        d1 = abs(bp - b)
+                        if d1 < base + best:
+                            d = d1 + abs(a - ap) - base
+                            if d < best:
+                                best, move = d, (1, s, h, p, True)
                 else:
-                    fwd, bwd, out = abs(bp - a), abs(bp - b), 0.0
-                if not self.flip_ok:
-                    bwd = fwd
-                d = min(fwd, bwd) - out - gain
-                if d < best:
-                    best, move = d, (1, s, h, p, bwd < fwd)
+                    d = abs(bp - a) - gain
+                    if d < best:
+                        best, move = d, (1, s, h, p, False)
+                    if self.flip_ok:
+                        d = abs(bp - b) - gain
+                        if d < best:
+                            best, move = d, (1, s, h, p, True)
         return best, move
 
     def _apply(self, move: tuple) -> list[int]:
