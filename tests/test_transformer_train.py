@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from plotter.cli import main
-from plotter.models.checkpoint import load_model
+from plotter.models.checkpoint import load_checkpoint, load_model
 from plotter.models.transformer import SketchTransformer
 
 
@@ -44,12 +44,14 @@ def test_train_transformer_cli_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", "transformer", "--data", str(data), "--class", "blob", "--out", str(out), "--steps", "6",
             "--batch-size", "8", "--eval-every", "3", "--warmup-steps", "2", "--embd", "32", "--layers", "2",
-            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3", "--weight-decay", "0.1"]
+            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "stopped (steps) at step 6" in res.output
     for name in ("best.pt", "last.pt", "resume.pt", "loss.png", "history.json"):
         assert (out / name).is_file(), name
+    train_cfg = load_checkpoint(out / "best.pt")["provenance"]["train"]
+    assert train_cfg["weight_decay"] == 0.1 and train_cfg["lr_schedule"] == "warmup-cosine"  # own defaults
     model = load_model(out / "best.pt")
     assert isinstance(model, SketchTransformer)
     assert model.config.block_size == 12  # longest drawing (11 points) + start token

@@ -217,8 +217,11 @@ def sketch_rnn(**opts: Any) -> None:
     run_training("sketch-rnn", build, opts, augment)
 
 
-@train.command("transformer")
-@train_options(lr=1e-3, schedule="warmup-cosine", batch_size=64, steps=6_000, eval_every=250)
+@train.command(
+    "transformer",  # nanoGPT-style defaults where they differ from the shared ones
+    context_settings={"default_map": {"weight_decay": 0.1, "warmup_steps": 150}},
+)
+@train_options(lr=1e-3, schedule="warmup-cosine", batch_size=64, steps=3_200, eval_every=200)
 @click.option("--layers", default=4, show_default=True, help="Transformer blocks (reference 6).")
 @click.option("--heads", default=4, show_default=True, help="Attention heads (reference 6).")
 @click.option("--embd", default=128, show_default=True, help="Model width (reference 384).")
@@ -232,7 +235,7 @@ def sketch_rnn(**opts: Any) -> None:
 def transformer(**opts: Any) -> None:
     """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.
 
-    Pass --weight-decay (0.1 is usual); it applies to weight matrices only.
+    Weight decay applies to weight matrices only. The defaults made checkpoints/transformer-cat.pt.
     """
     from plotter.models.transformer import SketchTransformer, TransformerConfig
     from plotter.training.augment import Augment
