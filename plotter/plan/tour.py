@@ -9,6 +9,9 @@ for a node come from its stroke's k nearest strokes (a KD-tree over both ends), 
 array work and no Python loop per node. The improving moves are then applied best first, as many as touch
 disjoint stretches of the tour (such moves do not change each other's gain), and the round repeats until
 no move improves. Every step is a pure function of the input, so results are reproducible.
+
+`Local` then runs iterated local search on plain Python lists: a kick changes a handful of edges, and
+re-optimising around them is cheaper per move in scalar Python than in array set-up.
 """
 
 from __future__ import annotations
