@@ -193,3 +193,19 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path) -> None:
 
     with JobStore(tmp_path / "j.sqlite3") as store:
         assert store.get(job["id"]).state == "done"  # the queue file outlives the daemon
+
+
+@pytest.mark.slow
+def test_readme_main_command_with_the_shipped_checkpoint(tmp_path, monkeypatch) -> None:
+    """`plotter draw --class cat --dry-run --yes`, exactly as the README's first command runs it."""
+    from plotter.daemon.params import MODELS, checkpoint_dirs
+
+    shipped = [d / f"{stem}-cat.pt" for d in checkpoint_dirs() for stem in MODELS.values()]
+    if not any(p.is_file() for p in shipped):
+        pytest.skip("no shipped cat checkpoint in checkpoints/")
+    monkeypatch.chdir(tmp_path)
+    r = run("draw", "--class", "cat", "--dry-run", "--yes")
+    assert r.exit_code == 0, r.output
+    for name in ("cat.gcode", "cat.preview.svg", "cat.drawn.svg", "cat.drawn.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "simulated" in r.output
