@@ -24,7 +24,10 @@ $PLOTTER complete plotter/examples/cat-partial.json --checkpoint "$rnn" -n 6 --s
     --png "$OUT/complete-sketch-rnn.png"
 $PLOTTER complete plotter/examples/cat-partial.json --checkpoint "$trans" -n 6 --seed 3 --cell 160 \
     --png "$OUT/complete-transformer.png"
-# Sketch-RNN's latent space: one cat morphing into another
-$PLOTTER morph --checkpoint "$rnn" --seeds 11,12 --steps 8 --cell 120 --png "$OUT/morph.png"
+# Sketch-RNN's latent space: one cat morphing into another (two transformer cats, encoded by Sketch-RNN)
+ends=$(mktemp --suffix=.json)
+trap 'rm -f "$ends"' EXIT
+$PLOTTER sample --checkpoint "$trans" --class cat -n 4 --seed 7 --json "$ends"
+$PLOTTER morph "$ends#2" "$ends#3" --checkpoint "$rnn" --steps 8 --cell 120 --png "$OUT/morph.png"
 
 ls -l "$OUT"
