@@ -64,6 +64,7 @@ def _atomic_save(obj: dict, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped checkpoint is readable like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
