@@ -1,6 +1,7 @@
 """Train the 345-class yardstick classifier, reproducibly, on one CPU thread.
 
-    python -m plotter.training.classifier_train --data ../shared/data/quickdraw --out checkpoints/classifier-345.pt
+    python -m plotter.training.classifier_train --data ../shared/data/quickdraw \
+        --out checkpoints/classifier-345.pt
 
 Why these choices: every class gets a fixed, seeded held-out split (10 %, at most `test_cap`) chosen by the
 class *name*, so the split does not move when classes are added; the `cat` class of the packed file also holds
@@ -56,7 +57,7 @@ def resolve_data(data: str | Path) -> tuple[Path, Path | None]:
     p = Path(data)
     packed = p / "quickdraw.npz" if p.is_dir() else p
     if not packed.is_file():
-        raise DataError(f"no packed Quick, Draw! file at {packed} (expected quickdraw.npz, see the data README)")
+        raise DataError(f"no packed Quick, Draw! file at {packed} (expected quickdraw.npz)")
     cat = packed.with_name("cat.npz")
     return packed, (cat if cat.is_file() else None)
 
@@ -84,7 +85,7 @@ def cat_holdout_hashes(cat_npz: Path | None) -> set[bytes]:
 
 
 def split_indices(n: int, name: str, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(test, train) indices for one class, seeded by (seed, crc32(name)) so order of classes is irrelevant."""
+    """(test, train) indices of one class, seeded by (seed, crc32(name)): class order does not matter."""
     rng = np.random.default_rng([cfg.seed, zlib.crc32(name.encode())])
     perm = rng.permutation(n)
     n_test = min(cfg.test_cap, max(1, int(round(n * cfg.test_frac)))) if n > 1 else 0
@@ -134,7 +135,9 @@ def build_dataset(data: str | Path, cfg: TrainConfig, spec: RasterSpec, log: Log
 
 
 @torch.no_grad()
-def accuracy(model: SketchCNN, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> tuple[float, float, np.ndarray]:
+def accuracy(
+    model: SketchCNN, x: np.ndarray, y: np.ndarray, batch: int = 1024
+) -> tuple[float, float, np.ndarray]:
     """(top-1, top-5, per-class top-1) on uint8 images."""
     model.eval()
     hit1, hit5 = np.zeros(len(y), bool), np.zeros(len(y), bool)
@@ -166,7 +169,8 @@ def fit(
         total = 0.0
         for b in range(steps_per_epoch):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            loss = F.cross_entropy(model(to_input(x[idx.numpy()])), yt[idx], label_smoothing=cfg.label_smoothing)
+            logits = model(to_input(x[idx.numpy()]))  # (B, C)
+            loss = F.cross_entropy(logits, yt[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line for the one reproducible training run (see the module docstring)."""
     import argparse
 
-    ap = argparse.ArgumentParser(description="Train the 345-class raster classifier used by `plotter evaluate`.")
+    ap = argparse.ArgumentParser(description="Train the 345-class classifier used by `plotter evaluate`.")
     ap.add_argument("--data", required=True, help="directory with quickdraw.npz (and cat.npz)")
     ap.add_argument("--out", default="checkpoints/classifier-345.pt")
     ap.add_argument("--size", type=int, default=28)
