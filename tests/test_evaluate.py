@@ -136,6 +136,40 @@ def test_held_out_nll_matches_the_training_loss_on_one_unpadded_batch() -> None:
         ref = mdn_loss(model.mdn_params(batch.x), batch.y, batch.mask)
     assert out["per_valid_row"]["nll"] == pytest.approx(float(ref["nll"]), rel=1e-5)
     assert out["n_max"] == 13 and out["kl"] is None and np.isfinite(out["paper"]["nll"])
+    # the transformer is scored with the same absorbing end state as Sketch-RNN: padding costs nothing
+    rows = _valid_rows(sketches)
+    assert out["paper"]["pen_nll"] * 13 * 3 == pytest.approx(out["per_valid_row"]["pen_nll"] * rows, rel=1e-4)
+
+
+def _valid_rows(sketches: list[np.ndarray]) -> int:
+    return sum(len(s) + 1 for s in sketches)  # valid rows: points + the end row
+
+
+def test_sketch_rnn_nll_is_the_models_own_loss_path(monkeypatch) -> None:
+    """evaluate must score Sketch-RNN exactly as compute_loss does (z = μ here), so the two cannot drift."""
+    from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
+    from plotter.training.data import make_batch
+
+    torch.manual_seed(0)
+    model = SketchRNN(SketchRNNConfig(enc_hidden=8, dec_hidden=16, z_size=4, n_mixtures=3)).eval()
+    model.scale = 10.0
+    rng = np.random.default_rng(1)
+    sketches = [np.column_stack([rng.normal(0, 10, (n, 2)), rng.random(n) < 0.2]).astype(np.float32)
+                for n in (5, 9, 12)]
+    out = held_out_nll(model, sketches)
+    norm = [np.column_stack([s[:, :2] / 10.0, s[:, 2]]).astype(np.float32) for s in sketches]
+    monkeypatch.setattr(torch, "randn_like", torch.zeros_like)  # compute_loss's z = μ + σ·ε with ε = 0
+    with torch.no_grad():
+        ref = model.compute_loss(make_batch(norm, [0] * 3))
+    assert out["per_valid_row"]["nll"] == pytest.approx(float(ref["nll"]), rel=1e-5)
+    assert out["per_valid_row"]["pen_nll"] == pytest.approx(float(ref["pen_nll"]), rel=1e-5)
+    assert out["kl"] == pytest.approx(float(ref["kl"]), rel=1e-5)
+    # paper convention: padding rows after the end are absorbing (cost ~0): its sums equal the per-row ones
+    rows, n, n_max = _valid_rows(sketches), len(sketches), out["n_max"]
+    assert out["paper"]["pen_nll"] * n_max * n == pytest.approx(
+        out["per_valid_row"]["pen_nll"] * rows, rel=1e-4)
+    assert out["paper"]["offset_nll"] * n_max * n == pytest.approx(
+        out["per_valid_row"]["offset_nll"] * rows, rel=1e-4)
 
 
 def test_cli_errors_are_one_line(shapes_classifier, circle_data, tmp_path) -> None:

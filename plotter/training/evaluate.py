@@ -6,10 +6,10 @@ own accuracy on *real* held-out drawings of the class is the ceiling a model can
 pairwise distance of the judge's penultimate features, beside the same figure for as many real drawings, so a
 model that repeats one good cat fails. A sample must also end by itself (emit end-of-sketch before max_len).
 
-NLL is reported in two conventions over the same held-out real sketches (the official test split):
-  * paper: L_s summed over real points and L_p over all N_max rows (padding included), both / N_max,
-    mean over sketches (Ha & Eck 2017), N_max = the longest test sketch + its end row, offsets / the model's
-    scale;
+NLL (plotter.training.nll) is reported in two conventions over the same held-out real sketches (the official
+test split), both through the models' public `mdn_params` hooks with the end state absorbing:
+  * paper: L_s over real points and L_p over all N_max rows (padding included), both / N_max, mean over
+    sketches (Ha & Eck 2017), N_max = the longest test sketch + its end row, offsets / the model's scale;
   * per valid row: the same sums over points and the end row only / number of those rows (what training logs).
 For Sketch-RNN the reconstruction term uses z = the encoder's mean μ, and the KL term is reported beside it
 (paper "loss" = L_R + KL, without the weight or floor used in training); the transformer is autoregressive.
@@ -30,6 +30,7 @@ from plotter.errors import DataError, PlotterError
 from plotter.models.sampling import class_index
 from plotter.sketch import Sketch
 from plotter.training.classifier import Classifier
+from plotter.training.nll import held_out_nll
 
 TARGETS = {"recognizability_ratio": 0.85, "diversity_tolerance": 0.10, "ended_share": 0.99}
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -174,76 +175,6 @@ def ended_share(sketches: Sequence[Sketch]) -> dict:
     empty = sum(1 for s in sketches if s.is_empty())
     return {"share": share, "count": int(sum(known)), "n": len(flags), "empty": empty,
             "note": None if share is not None else "generate() does not set meta['ended'] on every sketch"}
-
-
-# ---------------------------------------------------------------------------------------------- NLL
-def _params_and_kl(model: torch.nn.Module, batch: object) -> tuple[object, torch.Tensor | None]:
-    """Mixture params for every target row, and Sketch-RNN's per-sketch KL (mean over z dims) or None."""
-    if getattr(model, "kind", None) == "sketch-rnn":
-        b, t1, _ = batch.x.shape  # (B, T+1, 5)
-        z = kl = None
-        if model.config.conditional:
-            mu, logvar = model._encode(batch.y, batch.lengths)  # (B, Z) each
-            z = mu  # deterministic reconstruction: the posterior mean
-            kl = -0.5 * (1.0 + logvar - mu**2 - torch.exp(logvar)).mean(-1)  # (B,)
-        extra = model._extra(z, batch.class_ids, b, batch.x.device)  # (B, E)
-        inp = torch.cat([batch.x, extra.unsqueeze(1).expand(b, t1, extra.shape[-1])], dim=-1)
-        out, _ = model.decoder(inp, model._h0(z, b, batch.x.device))  # (B, T+1, Hd)
-        return model.head(out), kl
-    cids = batch.class_ids if getattr(model, "wce", None) is not None else None
-    if hasattr(model, "mdn_params"):  # the transformer: teacher-forced next-row mixtures
-        return model.mdn_params(batch.x, cids), None
-    return model(batch.x, cids), None
-
-
-@torch.no_grad()
-def held_out_nll(model: torch.nn.Module, sketches: Sequence[np.ndarray], class_id: int = 0,
-                 batch_size: int = 64, progress: Progress | None = None) -> dict:
-    """NLL of real stroke-3 sketches (data units) in the paper's and the per-valid-row convention."""
-    from plotter.models.mdn import offset_log_prob, pen_log_prob
-    from plotter.training.data import make_batch
-
-    scale = float(getattr(model, "scale", 1.0))
-    # the transformer reads at most block_size input rows: the start token + all target rows but the last
-    rows = int(getattr(model.config, "block_size", 10**9))  # input rows = start token + points = n_max
-    kept = [s for s in sketches if len(s) + 1 <= rows]
-    if not kept:
-        return {"paper": None, "skipped": f"no test sketch fits the model's {rows} rows"}
-    n_max = max(len(s) for s in kept) + 1  # points + end-of-sketch row
-    norm = [np.column_stack([s[:, :2] / scale, s[:, 2]]).astype(np.float32) for s in kept]
-    sums = dict.fromkeys(["ls_paper", "lp_paper", "ls_valid", "lp_valid", "rows", "kl"], 0.0)
-    model.eval()
-    for i in range(0, len(norm), batch_size):
-        chunk = norm[i : i + batch_size]
-        batch = make_batch(chunk, [class_id] * len(chunk), pad_to=n_max - 1)  # exactly n_max rows
-        params, kl = _params_and_kl(model, batch)
-        lo, lpen = offset_log_prob(params, batch.y[..., :2]), pen_log_prob(params, batch.y)  # (B, n_max)
-        points = 1.0 - batch.y[..., 4]  # real points; padding and end rows have no offset
-        sums["ls_paper"] += float(-(lo * points).sum())
-        sums["lp_paper"] += float(-lpen.sum())
-        sums["ls_valid"] += float(-(lo * points * batch.mask).sum())
-        sums["lp_valid"] += float(-(lpen * batch.mask).sum())
-        sums["rows"] += float(batch.mask.sum())
-        sums["kl"] += 0.0 if kl is None else float(kl.sum())
-        if progress is not None:
-            progress("NLL", min(i + batch_size, len(norm)), len(norm))
-    n = len(norm)
-    paper = {"offset_nll": sums["ls_paper"] / (n_max * n), "pen_nll": sums["lp_paper"] / (n_max * n)}
-    paper["nll"] = paper["offset_nll"] + paper["pen_nll"]
-    valid = {"offset_nll": sums["ls_valid"] / sums["rows"], "pen_nll": sums["lp_valid"] / sums["rows"]}
-    valid["nll"] = valid["offset_nll"] + valid["pen_nll"]
-    is_vae = getattr(model, "kind", None) == "sketch-rnn" and model.config.conditional
-    kl_mean = sums["kl"] / n if is_vae else None
-    return {
-        "paper": paper, "per_valid_row": valid, "n_max": n_max, "n_sketches": n,
-        "skipped_too_long": len(sketches) - n, "scale": scale, "kl": kl_mean,
-        "paper_total": paper["nll"] + kl_mean if kl_mean is not None else paper["nll"],
-        "convention": ("paper: (sum L_s over points + sum L_p over all N_max rows) / N_max, mean over "
-                       "sketches; "
-                       "per_valid_row: sums over points and the end row / their count; offsets / model scale"
-                       + ("; Sketch-RNN: z = encoder mean, KL mean over z dims (unweighted, no floor)"
-                          if is_vae else "; autoregressive")),
-    }
 
 
 class RealDrawings:
