@@ -46,6 +46,15 @@ def test_sketch_rnn_npz_splits_limit_index(rnn_npz):
         read_sketches(rnn_npz, index=5)
 
 
+def test_one_class_npz_refuses_another_class(tmp_path):
+    path = tmp_path / "sketchrnn_cat.full.npz"
+    np.savez(path, test=obj_array(S3_A, S3_B))
+    assert read_sketches(path, class_name="Cat")[0].meta["class"] == "cat"
+    assert read_sketches(path)[1].meta["class"] == "cat"
+    with pytest.raises(SketchFormatError, match=r"holds one class \('cat'\), not 'dog'"):
+        read_sketches(path, class_name="dog")
+
+
 def test_npz_refuses_a_hostile_pickle(tmp_path):
     class Evil:
         def __reduce__(self):

@@ -115,12 +115,29 @@ def _read_splits(archive, members, name, split, class_name, limit, index) -> lis
     data = _read_member(archive, members[split])
     if data.dtype != object and data.ndim != 1:
         raise SketchFormatError(f"{name}: split {split!r} is not an array of drawings")
-    label = class_name or Path(name).stem
+    label = _one_class(name, class_name)
     out = []
     for i in _pick(len(data), limit, index, name):
         meta = {"source": name, "split": split, "index": i, "class": label}
         out.append(Sketch.from_stroke3(_stroke3(data[i], name, i), meta=meta))
     return out
+
+
+def _one_class(name: str, class_name: str | None) -> str:
+    """A sketch-rnn file holds one class, named by the file (`cat.npz`, `sketchrnn_cat.full.npz`).
+
+    A `--class` that is not that class is refused, so `cat.npz --class dog` cannot quietly give cats.
+    """
+    stem = Path(name).name.split(".")[0]
+    own = stem.removeprefix("sketchrnn_")
+    if class_name is None:
+        return own
+    if class_name.strip().lower() not in (own.lower(), stem.lower()):
+        raise SketchFormatError(
+            f"{name}: holds one class ({own!r}), not {class_name!r}; "
+            "drop --class or use the packed quickdraw.npz"
+        )
+    return own
 
 
 def _read_packed(archive, members, name, class_name, limit, index) -> list[Sketch]:
