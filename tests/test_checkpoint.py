@@ -45,6 +45,9 @@ def test_missing_truncated_corrupt_foreign(tmp_path, saved):
         with pytest.raises(CheckpointError) as info:
             load_model(tmp_path / name)
         assert "\n" not in str(info.value)
+    for name in ("trunc.pt", "junk.pt"):
+        with pytest.raises(CheckpointError, match="truncated or not a torch file$"):
+            load_model(tmp_path / name)
 
 
 class Evil:
@@ -55,7 +58,7 @@ class Evil:
 def test_hostile_pickle_is_refused_without_running(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     torch.save({"format": "plotter-checkpoint", "x": Evil()}, path)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="holds objects other than weights$"):
         load_checkpoint(path)
     assert "pwned" not in capsys.readouterr().out
     raw = tmp_path / "raw.pkl"

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,11 @@ def _safe_load(path: Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, hostile __reduce__, ...
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip; its directory sits at the very end
+            raise CheckpointError(f"{path} is not a readable {what}: truncated or not a torch file") from None
+        if isinstance(exc, pickle.UnpicklingError):  # torch's own text is a page of advice about weights_only
+            msg = f"{path} is not a readable {what}: it holds objects other than weights"
+            raise CheckpointError(msg) from None
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
         raise CheckpointError(f"{path} is not a readable {what} ({type(exc).__name__}: {first})") from None
 
