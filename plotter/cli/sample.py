@@ -285,7 +285,8 @@ def classes(checkpoint: Path | None, show_all: bool) -> None:
 
     if checkpoint is not None:
         info = checkpoint_info(checkpoint)
-        click.echo(f"{checkpoint}: {info['kind']}, {len(info['classes'])} classes", err=True)
+        count = len(info["classes"])
+        click.echo(f"{checkpoint}: {info['kind']}, {count} class{'' if count == 1 else 'es'}", err=True)
         for name in info["classes"]:
             click.echo(name)
         return
