@@ -144,7 +144,7 @@ def test_jobs_commands_work_without_a_daemon(tmp_path) -> None:
     r = run("status", "--device", "grblsim://?clock=virtual")
     assert r.exit_code == 0 and "Idle" in r.output
     r = run("status", "--device", "/dev/ttyNOPE9")
-    assert "offline" in r.output and "no device at" in r.output
+    assert "offline" in r.output and "no device at" in r.output and r.exit_code == 1
 
 
 def test_daemon_check_and_bad_config(tmp_path) -> None:

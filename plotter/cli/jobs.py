@@ -188,9 +188,11 @@ def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: AN
         rows = [probe(name, p) for name, p in targets]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(device_line(row))
+    else:
+        for row in rows:
+            click.echo(device_line(row))
+    if port and not rows[0].get("connected"):
+        raise click.exceptions.Exit(1)  # one port asked for and it is not there: scripts see the failure
 
 
 def device_line(row: dict) -> str:
