@@ -84,13 +84,13 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     from plotter.training.evaluate import RealDrawings
     from plotter.training.evaluate import evaluate as run_evaluate
 
-    data = data or _default_data()
-    if data is None:
-        raise DataError("no data found: pass --data PATH or set PLOTTER_DATA (see the data README)")
     if real_baseline == (checkpoint is not None):
         raise click.UsageError("give a CHECKPOINT, or --real-baseline --class NAME (not both)")
     if real_baseline and not class_name:
         raise click.UsageError("--real-baseline needs --class NAME")
+    data = data or _default_data()
+    if data is None:
+        raise DataError("no data found: pass --data PATH or set PLOTTER_DATA (see the data README)")
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     clf = load_classifier(classifier_path)
     bars = _Bars(enabled=not quiet)
