@@ -118,6 +118,16 @@ def test_draw_through_the_daemon_and_follow_it(tmp_path, tiny_checkpoint, daemon
     assert r.exit_code == 0 and r.output.startswith("sim") and "Idle" in r.output
 
 
+def test_draw_finds_the_daemon_via_plotterd_config(tmp_path, tiny_checkpoint, daemon, monkeypatch) -> None:
+    cfg = tmp_path / "plotterd.yaml"
+    cfg.write_text(f"devices:\n  sim: {{port: 'grblsim://'}}\nsocket: {daemon.config.socket}\n")
+    monkeypatch.setenv("PLOTTERD_CONFIG", str(cfg))
+    out = str(tmp_path / "e.gcode")
+    r = run("draw", "--class", "cat", "--checkpoint", str(tiny_checkpoint), "--yes", "-o", out)
+    assert r.exit_code == 0 and "(daemon)" in r.output, r.output
+    assert [j.id for j in daemon.store.list()] == [1]
+
+
 def test_confirmation_declined_cancels_the_held_job(tmp_path, tiny_checkpoint, daemon) -> None:
     sock = str(daemon.config.socket)
     args = ["draw", "--class", "cat", "--checkpoint", str(tiny_checkpoint), "--socket", sock, "--seed", "5"]

@@ -108,7 +108,12 @@ def draw(**opts: Any) -> None:  # fmt: skip
     if not (opts["dry_run"] or opts["no_daemon"] or opts["partial"]):  # a daemon job carries no partial
         from plotter.daemon.client import find_daemon
 
-        client = find_daemon(opts["socket_path"])
+        socket_path = opts["socket_path"]
+        if socket_path is None and os.environ.get("PLOTTERD_CONFIG"):  # same lookup as `plotter jobs`
+            from plotter.daemon.config import load_config
+
+            socket_path = load_config(os.environ["PLOTTERD_CONFIG"]).socket
+        client = find_daemon(socket_path)
     if client is not None:
         with client:
             _via_daemon(client, params, opts)
