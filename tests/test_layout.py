@@ -119,3 +119,5 @@ def test_size_sets_the_longer_side_or_is_refused():
     assert (x0 + x1) / 2 == pytest.approx(105)  # still centred
     with pytest.raises(LayoutError, match=r"--size 300 mm does not fit"):
         layout_sketches([wide()], paper="a4", landscape=False, size=300)
+    with pytest.raises(LayoutError, match=r"--size must be a positive length, got 0 mm"):
+        layout_sketches([wide()], paper="a4", landscape=False, size=0)

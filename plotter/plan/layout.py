@@ -128,6 +128,8 @@ def fit_into(sketch: Sketch, cell: Cell, rotate: float, size: float | None = Non
 
     With `size`, the sketch's longer side becomes `size` mm instead of filling the cell (it must still fit).
     """
+    if size is not None and not size > 0:  # 0 would collapse every stroke onto one point
+        raise LayoutError(f"--size must be a positive length, got {size:g} mm")
     x0, y0, x1, y1 = sketch.bounds()
     if rotate % 360:
         sketch = sketch.rotate(rotate, about=((x0 + x1) / 2, (y0 + y1) / 2))
