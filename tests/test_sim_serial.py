@@ -211,6 +211,14 @@ def test_cli_dry_run_reports_and_writes_the_trace(tmp_path: Path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cli_dry_run_refuses_a_binary_file(tmp_path: Path) -> None:
+    blob = tmp_path / "blob.gcode"
+    blob.write_bytes(b"G0 X1\n\xff\xfe\x00junk\n")
+    result = CliRunner().invoke(main, ["sim", str(blob)])
+    assert result.exit_code == 1 and "is not a text G-code file" in result.output
+    assert "Traceback" not in result.output and "\ufffd" not in result.output
+
+
 def test_cli_dry_run_fails_with_the_line_and_the_reason(tmp_path: Path) -> None:
     gcode = tmp_path / "bad.gcode"
     gcode.write_text("G21\nG1 X10 F100\nG1 X20 Q5\nG1 X30\n")

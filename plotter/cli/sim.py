@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from plotter.errors import DeviceError
+from plotter.errors import DeviceError, GcodeError
 
 
 def _speed(value: str) -> float:
@@ -119,7 +119,9 @@ def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool)
     from plotter.grbl.sim.dryrun import dry_run, raise_on_failure
 
     try:
-        lines = gcode.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = gcode.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:  # as `plotter stream` says it, not a line of mojibake from GRBL
+        raise GcodeError(f"{gcode} is not a text G-code file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise DeviceError(f"{gcode}: cannot read: {exc.strerror or exc}") from None
     with click.progressbar(length=len(lines), label=f"simulating {gcode.name}", file=None) as bar:
