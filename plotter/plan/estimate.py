@@ -9,7 +9,6 @@ that keeps its 15-block planner full, so the estimate equals the simulated machi
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,9 +17,8 @@ import numpy as np
 from plotter.errors import GcodeError
 from plotter.plan.motion import Kinematics, PlannerQueue, Progress
 from plotter.sketch import Sketch
+from plotter.sketch.moves import parse_words
 
-_WORD = re.compile(r"([A-Z])([+-]?(?:\d+\.?\d*|\.\d+))")
-_COMMENT = re.compile(r"\([^)]*\)|;.*$")
 _IGNORED_G = {17.0, 40.0, 49.0, 54.0, 61.0, 80.0, 94.0}  # modal settings that do not change timing here
 _IGNORED_M = {7.0, 8.0, 9.0}
 
@@ -81,22 +79,10 @@ class _Program:
     # ------------------------------------------------------------------ one line
     def line(self, raw: str, number: int) -> bool:
         """Execute one line; False after M2/M30 (program end)."""
-        text = _COMMENT.sub("", raw).replace(" ", "").replace("\t", "").upper()
-        if not text or text[0] in "$%":
+        parsed = parse_words(raw, number)
+        if parsed is None:
             return True
-        words = _WORD.findall(text)
-        if "".join(a + b for a, b in words) != text:
-            raise GcodeError(f"line {number}: cannot read {raw.strip()!r}")
-        vals: dict[str, float] = {}
-        gs, ms = [], []
-        for letter, num in words:
-            if letter == "G":
-                gs.append(float(num))
-            elif letter == "M":
-                ms.append(float(num))
-            elif letter != "N":
-                vals[letter] = float(num)
-        return self._execute(gs, ms, vals, number)
+        return self._execute(*parsed, number)
 
     def _execute(self, gs: list[float], ms: list[float], vals: dict[str, float], number: int) -> bool:
         for g in gs:

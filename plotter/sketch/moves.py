@@ -26,6 +26,24 @@ _WORD = re.compile(r"([A-Z])([+-]?(?:\d+\.?\d*|\.\d+))")
 _COMMENT = re.compile(r"\([^)]*\)|;.*$")
 
 
+def parse_words(raw: str, number: int) -> tuple[list[float], list[float], dict[str, float]] | None:
+    """Split one G-code line into (G numbers, M numbers, other words) the way GRBL reads it.
+
+    None for a blank, comment-only, `$` or `%` line. The estimator and the animation reader share this so that
+    they agree on what a line says. N words are dropped; a line with anything unreadable is a GcodeError.
+    """
+    text = _COMMENT.sub("", raw).replace(" ", "").replace("\t", "").upper()
+    if not text or text[0] in "$%":
+        return None
+    words = _WORD.findall(text)
+    if "".join(a + b for a, b in words) != text:
+        raise GcodeError(f"line {number}: cannot read {raw.strip()!r}")
+    gs = [float(v) for k, v in words if k == "G"]
+    ms = [float(v) for k, v in words if k == "M"]
+    vals = {k: float(v) for k, v in words if k not in "GMN"}
+    return gs, ms, vals
+
+
 @dataclass(frozen=True)
 class Move:
     """A polyline (N, 2) drawn with the pen down, or travelled with it up; `tag` marks e.g. prefix strokes.
@@ -82,15 +100,10 @@ class _GcodeReader:
         self.down = sig != self.up_sig
 
     def line(self, raw: str, number: int) -> bool:
-        text = _COMMENT.sub("", raw).replace(" ", "").replace("\t", "").upper()
-        if not text or text[0] in "$%":
+        parsed = parse_words(raw, number)
+        if parsed is None:
             return True
-        words = _WORD.findall(text)
-        if "".join(a + b for a, b in words) != text:
-            raise GcodeError(f"line {number}: cannot read {raw.strip()!r}")
-        gs = [float(v) for k, v in words if k == "G"]
-        ms = [float(v) for k, v in words if k == "M"]
-        vals = {k: float(v) for k, v in words if k not in "GMN"}
+        gs, ms, vals = parsed
         for g in gs:
             if g in (20.0, 21.0):
                 self.scale = 25.4 if g == 20.0 else 1.0
