@@ -73,6 +73,12 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
             click.option(
                 "--limit", type=int, default=None, help="Use at most this many training sketches per class."
             ),
+            click.option(
+                "--valid-limit",
+                type=int,
+                default=None,
+                help="Use at most this many validation sketches per class (short multiclass validation).",
+            ),
             click.option("--resume", is_flag=True, help="Continue the run in --out from its resume.pt."),
         ]
         for opt in reversed(opts):
@@ -122,7 +128,9 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
     cfg = TrainConfig(**{k: opts[k] for k in fields}, out=str(out), device=device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    data = load_splits(opts["data_path"], classes, seed=opts["seed"], limit=opts["limit"])
+    data = load_splits(
+        opts["data_path"], classes, seed=opts["seed"], limit=opts["limit"], valid_limit=opts["valid_limit"]
+    )
     if not data.valid:
         raise click.ClickException("the data has no validation sketches")
     scale = compute_scale(data.train)

@@ -173,11 +173,13 @@ def load_splits(
     test_frac: float = 0.05,
     seed: int = 0,
     limit: int | None = None,
+    valid_limit: int | None = None,
 ) -> SplitData:
     """Load `classes` from a directory, a sketch-rnn/packed .npz or an .ndjson into train/valid/test.
 
     The official split of a sketch-rnn `.npz` is kept; a packed quickdraw.npz next to a `<class>.npz`
-    defers to it; otherwise a deterministic split per class. `limit` caps training sketches per class.
+    defers to it; otherwise a deterministic split per class. `limit` caps training sketches per class;
+    `valid_limit` caps validation sketches per class (345 x 150 would make each validation minutes long).
     """
     path = Path(path)
     if not path.exists():
@@ -211,6 +213,8 @@ def load_splits(
             kept = _clean(items, max_len)
             if name == "train" and limit:
                 kept = kept[:limit]
+            if name == "valid" and valid_limit:
+                kept = kept[:valid_limit]
             getattr(data, name).extend(kept)
             getattr(data, f"{name}_ids").extend([cid] * len(kept))
         data.provenance["sources"][cls] = {"file": str(src), "split": how}
