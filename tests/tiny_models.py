@@ -66,3 +66,22 @@ def write_packed(path: Path, classes: list[str], per_class: int = 40, seed: int 
         arrays[f"{c}__offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
     np.savez(path, **arrays)
     return path
+
+
+def strokes(k: int, points: int = 3, seed: int = 0) -> np.ndarray:
+    """One int16 stroke-3 drawing of exactly `k` strokes (`points` points each): for fakes that count."""
+    rng = np.random.default_rng(seed)
+    rows = np.column_stack([rng.integers(-20, 21, k * points), rng.integers(-20, 21, k * points),
+                            np.zeros(k * points)])  # fmt: skip
+    rows[points - 1 :: points, 2] = 1
+    return rows.astype(np.int16)
+
+
+def write_drawings(path: Path, drawings: dict[str, list[np.ndarray]]) -> Path:
+    """A packed quickdraw.npz holding exactly the given stroke-3 drawings per class."""
+    arrays = {}
+    for c, parts in drawings.items():
+        arrays[f"{c}__data"] = np.concatenate(parts).astype(np.int16)
+        arrays[f"{c}__offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    np.savez(path, **arrays)
+    return path

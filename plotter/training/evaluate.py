@@ -211,19 +211,24 @@ class RealDrawings:
 
 # ---------------------------------------------------------------------------------------------- grid + driver
 def save_grid(sketches: Sequence[Sketch], path: str | Path, labels: Sequence[str] | None = None,
-              ok: Sequence[bool] | None = None, cols: int = 8, cell: int = 112) -> Path:
+              ok: Sequence[bool] | None = None, cols: int = 8, cell: int = 112,
+              row_labels: Sequence[str] | None = None, label_width: int = 120) -> Path:
     """PNG contact sheet: each sketch fitted in its cell, with the classifier's verdict under it
-    (green = the target class, red = something else)."""
+    (green = the target class, red = something else); `row_labels` name each row in a left margin."""
     from PIL import Image, ImageDraw
 
     from plotter.training.raster import _polylines
 
     rows = max(1, math.ceil(len(sketches) / cols))
     cap = 14 if labels is not None else 0
-    img = Image.new("RGB", (cols * cell, rows * (cell + cap)), "white")
+    margin = label_width if row_labels is not None else 0
+    img = Image.new("RGB", (margin + cols * cell, rows * (cell + cap)), "white")
     draw = ImageDraw.Draw(img)
+    for r, text in enumerate(row_labels or []):
+        for j, part in enumerate(str(text).split("\n")):
+            draw.text((4, r * (cell + cap) + (cell + cap) // 2 - 8 + 12 * j), part[:24], fill="black")
     for k, sk in enumerate(sketches):
-        x0, y0 = (k % cols) * cell, (k // cols) * (cell + cap)
+        x0, y0 = margin + (k % cols) * cell, (k // cols) * (cell + cap)
         draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell + cap - 1], outline=(225, 225, 225))
         lines = _polylines(sk)
         if lines:
@@ -303,7 +308,7 @@ def evaluate(
     ratio = js["top1"] / jr["top1"] if jr["top1"] > 0 else None
     rep.recognizability = {"samples": js["top1"], "real": jr["top1"], "ratio": ratio,
                            "samples_top5": js["top5"], "real_top5": jr["top5"], "n_real": len(real),
-                           "most_common_wrong": _most_common(js["pred"], target, classifier.classes)}
+                           "most_common_wrong": most_common_wrong(js["pred"], target, classifier.classes)}
     ds, dr, m = diversity_pair(js["feats"], jr["feats"], seed)
     rep.diversity = {"samples": ds, "real": dr, "ratio": ds / dr if dr > 0 else None, "n_each": m,
                      "space": f"classifier penultimate features ({js['feats'].shape[1]}-d), Euclidean"}
@@ -323,7 +328,7 @@ def evaluate(
     return rep
 
 
-def _most_common(pred: np.ndarray, target: int, classes: Sequence[str], k: int = 5) -> dict[str, int]:
+def most_common_wrong(pred: np.ndarray, target: int, classes: Sequence[str], k: int = 5) -> dict[str, int]:
     """The classes wrong samples were taken for most often (tells *how* a model fails)."""
     wrong = pred[pred != target]
     counts = np.bincount(wrong, minlength=len(classes))
