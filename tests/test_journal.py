@@ -127,7 +127,9 @@ def test_journal_marks_round_trip(tmp_path: Path) -> None:
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["t"] for r in records] == ["begin", "ack", "ack", "end"]
     state = Journal(JsonLinesSink(path)).state()
-    expected = JournalState(6, digest(lines), acked=5, synced=4, status="reset", prefix=digest(lines[:4]))
+    expected = JournalState(
+        6, digest(lines), acked=5, synced=4, status="reset", prefix=digest(lines[:4]), run_acked=5
+    )
     assert state == expected
     assert state.failure_point == 4
     # a resumed run appends to the same journal and extends the marks
@@ -137,6 +139,33 @@ def test_journal_marks_round_trip(tmp_path: Path) -> None:
     again.end("done")
     final = again.state()
     assert final.status == "done" and final.failure_point == 6 and final.synced == 6
+    assert final.run_start == 3 and final.run_sent is None  # no write-ahead: the sent mark is unknown
+
+
+def test_write_ahead_marks_are_the_latest_runs() -> None:
+    """`sent` is recorded before each write; the run marks describe the latest run only (a resume that went
+    back to a pen-up must not inherit the first run's higher acknowledged count)."""
+    lines = [f"G1X{i}" for i in range(10)]
+    sink = MemorySink()
+    first = Journal(sink, write_ahead=True)
+    first.begin(lines)
+    assert first.state().run_sent == 0  # nothing written yet, and the journal says so
+    first.sending(4, 0, 0)
+    first.sending(4, 0, 0)  # unchanged: nothing written
+    first.ack(2, 1)
+    first.sending(6, 2, 1)
+    first.ack(8, 1)  # acks after the last write raise the marks; `sent` stays where it was
+    state = first.state()
+    assert (state.run_start, state.run_acked, state.run_sent, state.acked) == (0, 8, 6, 8)
+    assert [r["t"] for r in sink.records()] == ["begin", "send", "ack", "send", "ack"]
+    again = Journal(sink, write_ahead=True)
+    again.begin(lines, start=3)
+    again.sending(5, 3, 3)
+    state = again.state()
+    assert (state.run_start, state.run_acked, state.run_sent) == (3, 3, 5)
+    assert state.acked == 8  # the maxima over all runs are unchanged
+    Journal(sink).begin(lines, start=5)  # a run without write-ahead: its sent mark is unknown
+    assert Journal(sink).state().run_sent is None
 
 
 def test_error_failure_point_is_the_errored_line() -> None:

@@ -21,6 +21,7 @@ from plotter.errors import DeviceError, PlotterError
 log = logging.getLogger(__name__)
 _BUSY = ("Run", "Jog", "Home")
 SETTLE_S = 3600.0  # a plotter finishing its planner after a USB drop never needs more than this
+SETTLE_QUIET_S = 0.5  # at rest this long (plus any dwell it may still hold) before the soft reset
 
 
 def open_port(port: str, baudrate: int = 115200) -> Any:
@@ -48,6 +49,7 @@ class GrblLink:
         profile: str = "grbl-servo",
         owns_port: bool = True,
         unlock: bool = False,
+        device: str | None = None,
     ) -> None:
         from plotter.daemon.resume import pen_spec
         from plotter.grbl.streamer import Streamer
@@ -58,27 +60,20 @@ class GrblLink:
         self.streamer = Streamer(port, pen_up=pen_commands(profile))
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
+        self.device = device  # the config name: which jobs may have left lines in this machine's buffers
         self.info = self._wake(unlock)
 
     def _wake(self, unlock: bool) -> Any:
         """Connect without trusting what the line held: a machine still running lines it got before a USB
         drop (or before the daemon died) is left to finish them, then soft-reset (position kept when idle)
         so no half-received line can execute; a fresh board simply sends its banner."""
-        from plotter.grbl.protocol import Status
-
         link = self.streamer.link
         st = link.status(timeout=2.0)
-        if st is not None and (st.state in _BUSY or (st.state == "Hold" and st.substate != 0)):
-            log.info("GRBL is %s: waiting for it to finish what it holds", st.label)
-            settled = link.wait_for(
-                lambda r: (
-                    isinstance(r, Status) and r.state not in _BUSY and not (r.state == "Hold" and r.substate)
-                ),
-                SETTLE_S,
-                poll=0.25,
-            )
-            if settled is None:
-                raise DeviceError(f"GRBL did not come to rest within {SETTLE_S:g} s")
+        if st is not None:
+            quiet = SETTLE_QUIET_S + pending_dwell(self.store, self.device)
+            if st.state in _BUSY or (st.state == "Hold" and st.substate != 0) or quiet > SETTLE_QUIET_S:
+                log.info("GRBL is %s: waiting for it to finish what it holds", st.label)
+            _settle(link, quiet)
         return self.streamer.connect(reset=st is not None, unlock=unlock)
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
@@ -89,15 +84,16 @@ class GrblLink:
         with self._port_lock:
             start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         with self._port_lock:
+            journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
             result = self.streamer.stream(
-                lines, start, preamble=preamble, journal=Journal(sink), on_progress=lambda p: on_ack(p.acked)
+                lines, start, preamble=preamble, journal=journal, on_progress=lambda p: on_ack(p.acked)
             )
         if result.status == "cancelled":
             raise Cancelled(result.detail or "cancelled")
 
     def _resume_point(self, job: Job, lines: list[str], records: list[dict]) -> tuple[int, tuple[str, ...]]:
         """Exactly where the machine stopped if it kept its position, else the journal's last pen-up."""
-        from plotter.daemon.resume import exact_resume
+        from plotter.daemon.resume import exact_resume, position_tolerance
         from plotter.grbl.journal import PenCommands, load_state, resume_plan
 
         state = load_state(records)
@@ -106,14 +102,21 @@ class GrblLink:
             link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
             st = link.status()
             pos = _work_position(link, st) if st is not None and st.state == "Idle" else None
-            acked = max(state.acked, job.acked)
             rx = self.info.rx_size if self.info else 128
-            exact = exact_resume(lines, pos, acked, self.pen, rx) if pos is not None else None
+            tol = position_tolerance(self.info.settings if self.info else {})
+            log.debug("job %d: run from line %d, acked %d, sent %s; machine at %s",
+                      job.id, state.run_start + 1, state.run_acked, state.run_sent, pos)
+            exact = (
+                exact_resume(lines, pos, state.run_acked, self.pen, rx, sent=state.run_sent, tolerance=tol)
+                if pos is not None
+                else None
+            )
             if exact is not None:
                 log.info(
                     "job %d: machine stopped after line %d; continuing there", job.id, exact.stopped_after + 1
                 )
                 return exact.start, exact.preamble
+            log.warning("job %d: the machine's position %s matches no line it may have run", job.id, pos)
         plan = resume_plan(lines, state.failure_point, PenCommands(up=self.pen.up, down=self.pen.down))
         log.info("job %d: resuming from the pen-up before line %d", job.id, plan.start_index + 1)
         return plan.start_index, plan.preamble
@@ -177,6 +180,49 @@ def _work_position(link: Any, st: Any) -> tuple[float, ...] | None:
     return tuple(m - o for m, o in zip(st.mpos, wco))
 
 
+def _settle(link: Any, quiet: float) -> None:
+    """Wait until GRBL stays at rest for `quiet` seconds. "Idle" alone is not enough: GRBL reports Idle
+    during a G4 dwell while the lines after it wait in its RX buffer, and the soft reset that follows would
+    throw them away (the machine would stop short of the lines the journal says it received)."""
+    deadline = link.clock() + SETTLE_S
+    since: float | None = None
+    while link.clock() < deadline:
+        st = link.status(timeout=2.0)
+        if st is None:
+            return  # it stopped answering: connect will say so
+        if st.state in _BUSY or (st.state == "Hold" and st.substate != 0):
+            since = None
+            continue
+        now = link.clock()
+        since = now if since is None else since
+        if now - since >= quiet:
+            return
+    raise DeviceError(f"GRBL did not come to rest within {SETTLE_S:g} s")
+
+
+def pending_dwell(store: JobStore, device: str | None) -> float:
+    """Seconds of G4 among the lines a job on `device` may have left unrun in GRBL's buffers: those between
+    its journal's acknowledged and sent marks (a G4 is acknowledged only once it has run)."""
+    if device is None:
+        return 0.0
+    from plotter.grbl.flow import clean_line, dwell_seconds
+    from plotter.grbl.journal import load_state
+
+    total = 0.0
+    for job in store.list(states=["running", "paused", "interrupted", "queued"], limit=1000):
+        records = store.journal_records(job.id) if job.assigned == device and job.gcode else []
+        if not records:
+            continue
+        try:
+            state = load_state(records)
+        except PlotterError:
+            continue
+        lines = job.gcode.splitlines()
+        hi = len(lines) if state.run_sent is None else state.run_sent
+        total += sum(dwell_seconds(clean_line(line)) for line in lines[state.run_acked : hi])
+    return total
+
+
 def _buffer(status: Any) -> dict | None:
     if status.planner_free is None and status.rx_free is None:
         return None
@@ -191,7 +237,7 @@ def connect_factory(
     def connect(device: DeviceConfig, unlock: bool = False) -> GrblLink:
         port = (opener or open_port)(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, device.profile, unlock=unlock)
+            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name)
         except BaseException:
             try:
                 port.close()

@@ -1,20 +1,29 @@
 """Resume exactly where the machine stopped, when it kept its position (USB drop, daemon killed).
 
-GRBL's `ok` means "planned", not "drawn", and a journal written every fraction of a second lags the machine,
-so a journal-only resume goes back to a pen-up and redraws part of a stroke. But when the link died while
-GRBL kept power, GRBL finished every line it had received and now stands still at the end of the last one:
-its reported position names that line. Every acknowledged line was planned and so ran; nothing beyond what
-fits GRBL's RX buffer after it can have arrived. We take the *first* line in that window that ends at the
-position (never later than the true one, so nothing is skipped), restore the modal state and the pen as
-they were after it, and continue mid-stroke: nothing is drawn twice and nothing is missing.
-When the position is unknown (alarm, reset, power cycle) or matches no line, the caller falls back to
-`plotter.grbl.journal.resume_plan` (last pen-up, the interrupted stroke redrawn).
+GRBL's `ok` means "planned", not "drawn", and a journal of acknowledgements lags the machine, so a
+journal-only resume goes back to a pen-up and redraws part of a stroke. But when the link died while GRBL
+kept power, GRBL finishes every line it received and then stands still at the end of the last one. The
+daemon's journal is written ahead (`plotter.grbl.journal`, `write_ahead`): before each line goes out, one line
+per write, it records `sent`; so the line the machine stopped after lies in `[acked - 1, sent - 1]` of the
+latest run, and its reported position names it.
+
+The rule: take the *latest* line in that window that ends at the reported position. Every written line
+reached GRBL (a kill lands between writes, and the one line whose record was written but not its bytes
+cannot move the machine unnoticed: a line that moves ends elsewhere; our G-code has no full-circle arcs);
+a later line at the same position that did not run is a pen, dwell or zero-length line, whose effect the
+preamble restores. We restore the modal state and the pen as they were after that line and continue
+mid-stroke: nothing drawn twice, nothing missing. (A real USB adapter may lose bytes in transit when the
+cable goes: lines written that never ran. Only if they formed a closed pen-down loop would the rule skip it.)
+When the position is unknown (alarm, reset, power cycle) or matches no line in the window, the caller falls
+back to `plotter.grbl.journal.resume_plan`: from the last pen-up, the interrupted stroke redrawn once.
+Journals without the `sent` mark use a guessed window (one RX buffer past `acked`) and its *first* match,
+which may retrace but never skips.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from plotter.grbl.flow import clean_line
@@ -95,28 +104,51 @@ class ExactResume:
 
 
 def exact_resume(
-    lines: Sequence[str], position: Sequence[float], acked: int, pen: PenSpec, rx_size: int = 128
+    lines: Sequence[str],
+    position: Sequence[float],
+    acked: int,
+    pen: PenSpec,
+    rx_size: int = 128,
+    sent: int | None = None,
+    tolerance: float = TOLERANCE_MM,
 ) -> ExactResume | None:
-    """Where to continue given the machine's idle `position` (work mm) and `acked` (lines GRBL said ok to).
+    """Where to continue given the settled machine's `position` (work mm) and the latest run's marks.
 
-    Every acknowledged line was planned, and GRBL runs what it planned, so the machine stopped after line
-    `acked - 1` or later; it cannot be past what fits in its RX buffer beyond that (character counting).
-    The first line in that window ending at `position` is the answer; none means "position unknown".
+    `acked`: every line before it got its ok (so it ran); `sent`: no line at or after it was written. The
+    latest line in the window ending at `position` is the answer (see the module docstring); None means
+    "position unknown". Without `sent`, the window is guessed from the RX buffer and the first match wins.
     """
     states = states_after(lines, pen)
     lo = max(0, acked - 1)
-    hi, room = acked, rx_size - 1
-    while hi < len(lines) and room >= len(clean_line(lines[hi])) + 1:
-        room -= len(clean_line(lines[hi])) + 1
-        hi += 1
-    for j in range(lo, min(hi, len(lines))):
+    if sent is not None:
+        order: Sequence[int] = range(min(sent, len(lines)) - 1, lo - 1, -1)
+    else:
+        hi, room = acked, rx_size - 1
+        while hi < len(lines) and room >= len(clean_line(lines[hi])) + 1:
+            room -= len(clean_line(lines[hi])) + 1
+            hi += 1
+        order = range(lo, min(hi, len(lines)))
+    for j in order:
         p = states[j].pos
-        if abs(p[0] - position[0]) > TOLERANCE_MM or abs(p[1] - position[1]) > TOLERANCE_MM:
+        if abs(p[0] - position[0]) > tolerance or abs(p[1] - position[1]) > tolerance:
             continue
-        if pen.mode == "z" and abs(p[2] - position[2]) > TOLERANCE_MM:
+        if pen.mode == "z" and abs(p[2] - position[2]) > tolerance:
             continue
         return ExactResume(j + 1, _preamble(states[j], pen), j)
     return None
+
+
+def position_tolerance(settings: Mapping[int, object]) -> float:
+    """Half a step of the coarsest XY axis ($100/$101 steps/mm), never below `TOLERANCE_MM`: a real GRBL
+    stops on whole steps, so a line ending between two steps reports the nearer one."""
+    steps = []
+    for number in (100, 101):
+        try:
+            steps.append(float(settings[number]))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            continue
+    coarse = min((s for s in steps if s > 0), default=None)
+    return TOLERANCE_MM if coarse is None else max(TOLERANCE_MM, 0.5 / coarse + 1e-6)
 
 
 def _preamble(s: _State, pen: PenSpec) -> tuple[str, ...]:

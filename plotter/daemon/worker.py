@@ -191,9 +191,13 @@ class DeviceWorker:
                     job = self.store.wait_for_work(self.device.name, self._interrupt)
                     if job is not None:
                         self._run(job)
-                    elif self._unlock and not self._stop.is_set():
+                    elif not self._stop.is_set():
+                        # Woken by an unlock request. Always clear it: an unlock that `_open` already
+                        # consumed (its connect raced the request) leaves the event set, and a set event
+                        # makes `wait_for_work` return at once without claiming: the queue would stall.
                         self._interrupt.clear()
-                        self._close()  # reconnect now, with $X
+                        if self._unlock:
+                            self._close()  # reconnect now, with $X
                 except Exception:  # a bug must not silently take a plotter offline: log, reconnect
                     log.exception("%s: worker error; reconnecting", self.device.name)
                     self._close()
@@ -308,10 +312,13 @@ class DeviceWorker:
             log.warning("%s: job %d: %s", self.device.name, job_id, exc)
 
     def _release_if_untouched(self, job_id: int) -> None:
-        """A job that lost its plotter before GRBL acknowledged a single line drew nothing: rather than wait
-        for this plotter, put it back in the queue for any plotter it may run on."""
+        """A job that lost its plotter before a single line was written drew nothing: rather than wait for
+        this plotter, put it back in the queue for any plotter it may run on. (Lines written but not yet
+        acknowledged still run when the cable comes back: such a job stays with its half-drawn page.)"""
         job = self.store.get(job_id)
         if job.state == "paused" and job.pause_reason == "device-lost" and job.acked == 0:
+            if _lines_written(self.store.journal_records(job_id)):
+                return
             self.store.journal_clear(job_id)
             self.store.transition(job_id, "queued", "nothing drawn: back in the queue", assigned=None)
 
@@ -320,3 +327,16 @@ class DeviceWorker:
             link.pen_up()
         except PlotterError as exc:
             log.warning("%s: could not lift the pen: %s", self.device.name, exc)
+
+
+def _lines_written(records: list[dict]) -> bool:
+    """True unless the journal proves no line reached the wire (write-ahead `sent` still at the start)."""
+    if not records:
+        return False
+    from plotter.grbl.journal import load_state
+
+    try:
+        state = load_state(records)
+    except PlotterError:
+        return True  # unreadable: assume the worst, keep the job with its plotter
+    return state.run_sent is None or state.run_sent > state.run_start

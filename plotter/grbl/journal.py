@@ -5,6 +5,11 @@ of acknowledged lines never ran. So the journal keeps two marks, `acked` (ok rec
 to have physically run: the ok of a G4/M3/M5 that empties the planner, or an idle machine), and a resume
 starts from the last pen-up before the first line that is not known to be done. The sink is pluggable: a
 JSON-lines file for the CLI, anything with `append`/`records` (a SQLite table) for the daemon.
+
+With `write_ahead` (the daemon) a third mark, `sent`, is recorded *before* each line is written: no line at or
+after it ever reached the wire. A machine that kept power runs every line it received, so after a kill or a
+USB drop it stopped exactly after a line in [acked - 1, sent - 1] of the latest run, and its reported position
+picks which one (`plotter.daemon.resume.exact_resume`).
 """
 
 from __future__ import annotations
@@ -95,6 +100,9 @@ class JournalState:
     error_code: int | None = None
     status: str | None = None  # last run's ending: done, error, alarm, reset, lost, vanished, cancelled
     prefix: str | None = None  # digest of the lines before the failure point, written at the end
+    run_start: int = 0  # the latest run (a resume is a run) began at this line
+    run_acked: int = 0  # that run's acknowledged mark (the marks above are maxima over all runs)
+    run_sent: int | None = None  # that run's write-ahead mark; None when it was not recorded
 
     def accepts(self, lines: Sequence[str]) -> bool:
         """True for the same program, or one edited only at or after the failure point (a fixed line)."""
@@ -116,22 +124,32 @@ class JournalState:
 class Journal:
     """Records one job's progress through a sink; the streamer calls `begin`, `ack`, `error`, `end`."""
 
-    def __init__(self, sink: Sink, edited_from: str | None = None) -> None:
+    def __init__(self, sink: Sink, edited_from: str | None = None, write_ahead: bool = False) -> None:
         """`edited_from`: the digest of the program an earlier run of this journal streamed, when the user
-        fixed a line after the failure point and resumes with the edited file."""
+        fixed a line after the failure point and resumes with the edited file. `write_ahead`: record the
+        `sent` mark before every write (one record per line: the daemon's SQLite, not an fsynced file)."""
         self.sink = sink
         self.edited_from = edited_from
-        self._acked = self._synced = -1
+        self.write_ahead = write_ahead
+        self._acked = self._synced = self._sent = -1
         self._lines: Sequence[str] = ()
         self._error: int | None = None
 
     def begin(self, lines: Sequence[str], start: int = 0) -> None:
-        record = {"t": "begin", "lines": len(lines), "digest": digest(lines), "start": start}
+        record: dict = {"t": "begin", "lines": len(lines), "digest": digest(lines), "start": start}
         if self.edited_from and self.edited_from != record["digest"]:
             record["from"] = self.edited_from
+        if self.write_ahead:
+            record["wa"] = True
         self.sink.append(record)
         self._lines, self._error = lines, None
-        self._acked = self._synced = start
+        self._acked = self._synced = self._sent = start
+
+    def sending(self, upto: int, acked: int, synced: int) -> None:
+        """Write-ahead, called before the bytes go out: no line at or after `upto` has been written."""
+        if self.write_ahead and upto != self._sent:
+            self._sent, self._acked, self._synced = upto, acked, synced
+            self.sink.append({"t": "send", "sent": upto, "acked": acked, "synced": synced})
 
     def ack(self, acked: int, synced: int) -> None:
         """Marks moved: every line before `acked` got its ok, every line before `synced` ran."""
@@ -168,10 +186,15 @@ def load_state(records: Iterable[dict]) -> JournalState:
                 values.update(digest=rec["digest"], total=rec.get("lines", 0))  # resumed with a fixed line
             values.setdefault("total", rec.get("lines", 0))
             values.setdefault("digest", rec.get("digest", ""))
-            values.update(status=None, error_index=None, error_code=None, prefix=None)
-        elif kind == "ack" and values:
+            start = int(rec.get("start", 0))
+            values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
+                          run_acked=start, run_sent=start if rec.get("wa") else None)
+        elif kind in ("ack", "send") and values:
             values["acked"] = max(values.get("acked", 0), int(rec["acked"]))
             values["synced"] = max(values.get("synced", 0), int(rec["synced"]))
+            values["run_acked"] = max(values["run_acked"], int(rec["acked"]))
+            if kind == "send":
+                values["run_sent"] = int(rec["sent"])
         elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
             values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
         elif kind == "end" and values:

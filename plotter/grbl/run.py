@@ -94,9 +94,13 @@ class Run:
             raise PortLostError(f"{exc}; {self._summary()}", self._result("vanished")) from exc
 
     def _apply(self, actions: list) -> None:
-        out = [a.data for a in actions if isinstance(a, Send)]
-        if out:
-            self.link.write(b"".join(out))
+        sends = [a for a in actions if isinstance(a, Send)]
+        if sends and self.journal and self.journal.write_ahead:
+            for send in sends:  # one line per write, each after its record: a crash leaves one line unsure
+                self.journal.sending(send.index + 1, self.flow.acked, self.flow.synced)
+                self.link.write(send.data)
+        elif sends:
+            self.link.write(b"".join(s.data for s in sends))
         for action in actions:
             if isinstance(action, Acked):
                 self.last_ack = self.link.clock()
