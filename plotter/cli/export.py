@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from plotter.cli.params import GRID, LENGTH, PAPER, POINT
+from plotter.cli.params import FINITE, GRID, LENGTH, PAPER, POINT
 
 DEFAULT_PROFILE = "grbl-servo"
 
@@ -74,7 +74,7 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option("--pages", is_flag=True, help="More sketches than cells: one file per page (out-1.gcode, ...).")
 @click.option("--gap", type=LENGTH, default="5mm", show_default=True, help="Space between grid cells.")
 @click.option(
-    "--rotate", type=float, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
+    "--rotate", type=FINITE, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
 )
 @click.option(
     "--size", type=LENGTH, default=None, help="Longer side of each sketch [default: fill its cell]."
@@ -86,7 +86,8 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 )
 @click.option("--simplify", type=LENGTH, default="0.1mm", show_default=True, help="RDP tolerance (0: off).")
 @click.option("--no-optimize", is_flag=True, help="Keep the drawing order (no pen-up optimization).")
-@click.option("--time-budget", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds.")
+@click.option("--time-budget", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+              help="Seconds.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), help="Write an SVG preview (paper, mm).")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False), help="Write a PNG preview.")
 @click.option("--show-travel", is_flag=True, help="Draw pen-up moves in the previews (faint, dashed).")

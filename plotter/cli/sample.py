@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from plotter.cli.params import CHECKPOINT_FILE, INPUT_FILE
 from plotter.errors import PlotterError
 
 OUT = click.Path(dir_okay=False, path_type=Path)
@@ -29,7 +30,7 @@ def model_options(
             click.option("--class", "class_name", default=None, help="What to draw (see `plotter classes`)."),
             click.option(
                 "--checkpoint",
-                type=click.Path(dir_okay=False),
+                type=CHECKPOINT_FILE,
                 default=None,
                 help="Model checkpoint [default: checkpoints/<model>-<class>.pt].",
             ),  # fmt: skip
@@ -190,7 +191,7 @@ def _shown(name: str | None) -> str:
 
 
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @click.option(
     "--simulate", is_flag=True, help="G-code: show what the simulated GRBL does (refused lines stop it)."
 )
@@ -244,7 +245,7 @@ def animate(file: Path, simulate: bool, limit: int, **opts: Any) -> None:
 
 
 @click.command()
-@click.argument("partial", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("partial", type=INPUT_FILE)
 @model_options()
 @click.option("-n", "--n", "n", type=click.IntRange(1, 64), default=6, show_default=True, help="Completions.")
 @click.option("--index", type=int, default=0, show_default=True, help="Which drawing of a multi-sketch file.")
@@ -275,7 +276,7 @@ def complete(partial: Path, **opts: Any) -> None:
 
 
 @click.command()
-@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("checkpoint", required=False, type=CHECKPOINT_FILE)
 @click.option(
     "--all", "show_all", is_flag=True, help="With no CHECKPOINT: list every class, not the first few."
 )
@@ -307,8 +308,8 @@ def classes(checkpoint: Path | None, show_all: bool) -> None:
 
 
 @click.command()
-@click.argument("a", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("b", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("a", required=False, type=click.Path(path_type=Path))
+@click.argument("b", required=False, type=click.Path(path_type=Path))
 @model_options(temperature=0.1, models=False)
 @click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Panels in the row.")
 @click.option("--seeds", default=None, metavar="SA,SB",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from plotter.cli.params import INPUT_FILE
 from plotter.errors import DeviceError, GcodeError
 
 
@@ -20,8 +21,8 @@ def _speed(value: str) -> float:
         raise click.BadParameter(
             f"expected a number or 'realtime', got {value!r}", param_hint="--speed"
         ) from None
-    if not speed > 0:
-        raise click.BadParameter("must be > 0", param_hint="--speed")
+    if not 0 < speed < float("inf"):
+        raise click.BadParameter(f"must be a finite number > 0, got {value!r}", param_hint="--speed")
     return speed
 
 
@@ -58,7 +59,7 @@ def _print_summary(trace, sim_time: float) -> None:
 
 
 @click.command()
-@click.argument("gcode", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("gcode", required=False, type=INPUT_FILE)
 @click.option("--pty", "use_pty", is_flag=True, help="Serve a pseudo-terminal (prints its /dev/pts path).")
 @click.option(
     "--speed", default="realtime", show_default=True, help="Clock for --pty: realtime or N (x faster)."
@@ -72,7 +73,7 @@ def _print_summary(trace, sim_time: float) -> None:
               help="What counts as pen down in the trace: M3 S>0 (servo) or Z <= 0 (z).")  # fmt: skip
 @click.option("--set", "settings", multiple=True, metavar="N=V", help="A $ setting at power-up, e.g. 32=1.")
 @click.option(
-    "--latency-ms", default=1.0, show_default=True, type=click.FloatRange(0), help="Serial latency."
+    "--latency-ms", default=1.0, show_default=True, type=click.FloatRange(0, 10_000), help="Serial latency."
 )
 @click.option(
     "--fault", multiple=True, metavar="SPEC", help="Inject a fault, e.g. error:20@line:5, vanish@t:30."
@@ -124,6 +125,10 @@ def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool)
         raise GcodeError(f"{gcode} is not a text G-code file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise DeviceError(f"{gcode}: cannot read: {exc.strerror or exc}") from None
+    from plotter.grbl.flow import clean_line
+
+    if not any(clean_line(line) for line in lines):  # as `plotter stream` refuses it
+        raise GcodeError(f"{gcode} has no G-code lines")
     with click.progressbar(length=len(lines), label=f"simulating {gcode.name}", file=None) as bar:
         run = dry_run(lines, options, progress=bar.update, send_response=send_response)
     _print_summary(run.trace, run.sim_time_s)

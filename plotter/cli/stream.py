@@ -13,7 +13,10 @@ from pathlib import Path
 
 import click
 
+from plotter.cli.params import INPUT_FILE
 from plotter.errors import GcodeError, JobError
+
+EXIT_CANCELLED = 130  # as a shell reports a job ended by Ctrl-C: scripts must not take a cancel for "done"
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -29,6 +32,18 @@ def _read_program(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise GcodeError(f"{path} is not a text G-code file ({exc.reason} at byte {exc.start})") from None
+
+
+def _journal_records(path: Path) -> list[dict]:
+    """The journal's records; a binary or foreign file is one line, not a UnicodeDecodeError."""
+    from plotter.grbl.journal import JsonLinesSink
+
+    try:
+        return JsonLinesSink(path).records()
+    except UnicodeDecodeError:
+        raise JobError(f"{path} is not a journal (not UTF-8 text)") from None
+    except OSError as exc:
+        raise JobError(f"{path}: cannot read journal: {exc.strerror or exc}") from None
 
 
 def _profile_bits(name: str | None):  # type: ignore[no-untyped-def]
@@ -152,7 +167,7 @@ def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @click.option("--device", "-d", required=True, help="Serial port (/dev/ttyUSB0, COM3, /dev/pts/N) or URL "
               "(grblsim://?rx=128).")
 @click.option("--check", is_flag=True, help="Run the whole file through GRBL's check mode ($C) first.")
@@ -160,12 +175,13 @@ def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
               show_default=True, help="Flow control.")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Journal file [default: FILE.journal].")
-@click.option("--resume", "resume_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--resume", "resume_path", type=INPUT_FILE,
               help="Resume an interrupted job from its journal (from the last pen-up before the failure).")
 @click.option("--profile", help="Firmware profile: pen commands for cancel/resume, kinematics for estimates.")
 @click.option("--unlock", is_flag=True, help="Send $X if GRBL is alarm-locked (only when it is safe).")
 @click.option("--reset", is_flag=True, help="Soft-reset GRBL before streaming.")
-@click.option("--baud", default=115200, show_default=True, help="Baud rate for serial ports.")
+@click.option("--baud", default=115200, show_default=True, type=click.IntRange(1),
+              help="Baud rate for serial ports.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path | None,
@@ -185,7 +201,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     Flow(lines, line_limit=limit)  # refuses over-long lines with their line number before connecting
     start, preamble, edited_from = 0, (), None
     if resume_path is not None:
-        state = load_state(JsonLinesSink(resume_path).records())
+        state = load_state(_journal_records(resume_path))
         if not state.accepts(lines):
             raise JobError(f"journal {resume_path} belongs to another program than {file} "
                            f"(or the file changed before line {state.failure_point + 1})")
@@ -237,6 +253,9 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     click.echo(f"{result.status}: {sent} lines, 0 errors, machine time "  # type: ignore[attr-defined]
                f"{_fmt_time(result.elapsed_s)}{est}"  # type: ignore[attr-defined]
                + (f"; {result.detail}" if result.detail and result.detail != result.status else ""))
+    if result.status == "cancelled":  # type: ignore[attr-defined]
+        click.echo(f"cancelled: resume with --resume {journal_path}", err=True)
+        raise SystemExit(EXIT_CANCELLED)
 
 
 @click.command()

@@ -11,6 +11,7 @@ same code path as for /dev/ttyUSB0. Parameters (all optional):
     pen=servo|z pen_s=0 pen_z=0   how the trace decides the pen is down
     s32=1 s110=3000 ...       any $ setting at power-up
     fault=error:20@line:5     fault injection (see plotter.grbl.sim.faults), repeatable, comma-separated
+                              (`faults=` is accepted too)
 
 `port.machine` is the `SimulatedGrbl` (its `.trace` is what it drew), `port.link.clock` its clock.
 Writes never block (the host's OS buffer is modelled as unbounded, as a USB adapter's nearly is), so
@@ -19,6 +20,7 @@ Writes never block (the host's OS buffer is modelled as unbounded, as a USB adap
 
 from __future__ import annotations
 
+import math
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -29,6 +31,9 @@ from plotter.grbl.sim.clock import RealClock, VirtualClock
 from plotter.grbl.sim.faults import parse_faults
 from plotter.grbl.sim.link import SimLink
 from plotter.grbl.sim.machine import MachineConfig, SimulatedGrbl
+
+URL_KEYS = ("rx", "blocks", "clock", "speed", "latency_ms", "baud", "homing", "pen", "pen_s", "pen_z",
+            "fault")
 
 
 class SimURLError(DeviceError, SerialException):
@@ -83,19 +88,21 @@ class SimOptions:
             self.homing = value.lower() in ("1", "true", "yes", "on")
         elif key == "pen":
             self.pen = value
-        elif key == "fault":
+        elif key in ("fault", "faults"):
             self.faults.extend(values)
         elif key.startswith("s") and key[1:].isdigit():
             self.settings[int(key[1:])] = float(value)
         else:
-            raise SimURLError(f"grblsim URL: unknown parameter {key!r}")
+            raise SimURLError(f"grblsim URL: unknown parameter {key!r} (known: {', '.join(URL_KEYS)}, sN)")
 
     def build(self) -> SimLink:
         """A fresh machine on a fresh wire; bad values raise SimURLError with the reason."""
         if self.rx < 2 or self.blocks < 1 or self.baud < 0 or self.latency_ms < 0:
             raise SimURLError("grblsim: rx >= 2, blocks >= 1, baud >= 0 and latency_ms >= 0 are required")
-        if self.speed <= 0:
-            raise SimURLError(f"grblsim: speed must be > 0, got {self.speed}")
+        if not 0 < self.speed < math.inf:
+            raise SimURLError(f"grblsim: speed must be a finite number > 0, got {self.speed}")
+        if not math.isfinite(self.latency_ms):
+            raise SimURLError(f"grblsim: latency_ms must be finite, got {self.latency_ms}")
         try:
             faults = parse_faults(self.faults)
             config = MachineConfig(rx_size=self.rx, blocks=self.blocks, homing=self.homing, pen=self.pen,

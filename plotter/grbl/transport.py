@@ -42,16 +42,20 @@ def open_port(spec: str, *, baudrate: int = BAUD, timeout: float = 0.05) -> seri
 
 
 def _reason(spec: str, exc: Exception) -> str:
+    if isinstance(exc, DeviceError):  # the simulator's own reason ("rx >= 2 ..."): already one clear line
+        return f"cannot open {spec}: {exc}"
     code = getattr(exc, "errno", None)
     text = str(exc)
     if code == errno.ENOENT or "No such file" in text or "could not open port" in text and "2]" in text:
         return f"no device at {spec}: is the plotter plugged in? (`plotter devices` lists ports)"
     if code == errno.EACCES or "Permission denied" in text:
         return f"permission denied on {spec}: add yourself to the 'dialout' group (then log in again)"
-    if code == errno.EBUSY or "lock" in text.lower() or "busy" in text.lower():
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text or "busy" in text.lower():
         return f"{spec} is busy: another program (a sender, a serial monitor, the daemon) has it open"
     if "protocol" in text and "not known" in text:
         return f"unknown URL scheme in {spec} (supported: grblsim://, socket://, rfc2217://, loop://)"
+    if code == errno.EISDIR or "Is a directory" in text:
+        return f"cannot open {spec}: it is a directory, not a serial port"
     first = text.splitlines()[0] if text else type(exc).__name__
     return f"cannot open {spec}: {first}"
 
