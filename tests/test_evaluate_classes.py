@@ -77,7 +77,8 @@ def counted_data(tmp_path):
 
 def test_each_class_gets_its_share_over_its_ceiling(counted_data) -> None:
     model = ShareModel({"apple": 1.0, "bee": 0.5, "cat": 0.6, "dog": 1.0}, ended={"bee": 0.75})
-    rep = evaluate_classes("fake.pt", StrokeCounter(), counted_data, "all", per_class=20, model=model)
+    rep = evaluate_classes("fake.pt", StrokeCounter(), counted_data, "all", per_class=20, model=model,
+                           min_real=1)
     rows = {r.name: r for r in rep.rows}
     assert list(rows) == CLASSES and all(r.n == 20 for r in rows.values())
     apple = rows["apple"]
@@ -93,7 +94,7 @@ def test_each_class_gets_its_share_over_its_ceiling(counted_data) -> None:
     s = rep.summary()
     assert s["mean_ratio"] == pytest.approx((1.0 + 0.5 + 0.6 / ceiling) / 3)
     assert s["median_ratio"] == pytest.approx(sorted([1.0, 0.5, 0.6 / ceiling])[1])
-    assert s["classes_at_target"] == 1 + (0.6 / ceiling >= 0.85) and s["no_ceiling"] == ["dog"]
+    assert s["classes_at_target"] == 1 + (0.6 / ceiling >= 0.85) and s["no_ceiling"] == ["dog (3 real)"]
     assert s["ended_share"] == pytest.approx((20 * 3 + 15) / 80) and s["classes_ending_below_target"] == 1
 
 
@@ -108,8 +109,8 @@ def test_named_classes_only_and_unknown_names_suggest(counted_data) -> None:
 
 def _rows(ratios: dict[str, float | None]) -> ClassReport:
     rep = ClassReport("m.pt", "fake", 0.4, 10, 0)
-    rep.rows = [ClassRow(n, 10, 0.5, 0.1, 0.8, 0.5 / r if r else 0.0, r, 1.0, 0, 1.0, 10, None, "x")
-                for n, r in ratios.items()]
+    rep.rows = [ClassRow(n, 10, 0.5, 0.1, 0.8, 0.5 / r if r else 0.0, r, 1.0, 0, 1.0, 40, None, "x",
+                         usable=r is not None) for n, r in ratios.items()]
     return rep
 
 
@@ -127,14 +128,15 @@ def test_outputs_are_written(counted_data, tmp_path) -> None:
     from PIL import Image
 
     model = ShareModel({"apple": 1.0, "bee": 0.5, "cat": 0.5, "dog": 1.0})
-    rep = evaluate_classes("fake.pt", StrokeCounter(), counted_data, "all", per_class=6, model=model)
+    rep = evaluate_classes("fake.pt", StrokeCounter(), counted_data, "all", per_class=6, model=model,
+                           min_real=1)
     files = write_outputs(rep, tmp_path / "out", grid=["bee", "cat"])
     report = json.loads(open(files["json"]).read())
     assert [r["name"] for r in report["rows"]] == CLASSES and report["summary"]["classes"] == 4
     assert report["rows"][1]["ratio"] == 0.5
     assert Image.open(files["plot"]).size[0] > 600
     assert Image.open(files["grid"]).size == (120 + 8 * 96, 2 * (96 + 14))  # two rows: bee, cat
-    assert "| bee | 6 | 0.500 | 1.000 | 0.500 |" in open(files["table"]).read()
+    assert "| bee | 6 | 0.500 | 1.000 | 3 | 0.500 |" in open(files["table"]).read()
 
 
 def _classifier(tmp_path, names):
@@ -188,3 +190,15 @@ def test_cli_bad_class_options_are_one_line(tmp_path, extra, code, words) -> Non
             "--data", str(tmp_path), "-q", *extra]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == code and words in res.output and "Traceback" not in res.output
+
+
+def test_classes_with_too_few_real_drawings_are_not_rated(counted_data) -> None:
+    """The six ~25-drawing Quick, Draw! classes leave 1-2 test drawings: no ceiling to divide by."""
+    model = ShareModel({"apple": 1.0, "bee": 1.0, "cat": 1.0, "dog": 1.0})
+    rep = evaluate_classes("fake.pt", StrokeCounter(), counted_data, "apple,bee", per_class=4, model=model,
+                           min_real=4)  # each class has 3 test drawings
+    assert [r.usable for r in rep.rows] == [False, False] and rep.rows[0].ratio == 1.0
+    s = rep.summary()
+    assert s["rated_classes"] == 0 and s["mean_ratio"] is None
+    assert s["no_ceiling"] == ["apple (3 real)", "bee (3 real)"]
+    assert "(not rated)" in markdown(rep)

@@ -22,7 +22,7 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 def sorted_rows(rep: ClassReport) -> list[ClassRow]:
     """Worst ratio first; classes without a ceiling (ratio n/a) last."""
-    return sorted(rep.rows, key=lambda r: (r.ratio is None, r.ratio or 0.0, r.name))
+    return sorted(rep.rows, key=lambda r: (not r.usable, r.ratio or 0.0, r.name))
 
 
 def summary_lines(rep: ClassReport) -> list[str]:
@@ -32,7 +32,7 @@ def summary_lines(rep: ClassReport) -> list[str]:
         f"{rep.kind} {rep.checkpoint}: {s['classes']} classes x {rep.per_class} samples at "
         f"τ={rep.temperature:g}, seed {rep.seed}",
         f"recognizability / ceiling: mean {_f(s['mean_ratio'])}, median {_f(s['median_ratio'])}; "
-        f"{s['classes_at_target']}/{s['classes']} classes >= {s['target_ratio']}",
+        f"{s['classes_at_target']}/{s['rated_classes']} rated classes >= {s['target_ratio']}",
         f"mean recognizability {_f(s['mean_recognizability'])} vs mean ceiling {_f(s['mean_ceiling'])} "
         f"(classifier's own held-out mean {_f(s['mean_clf_heldout'])}); "
         f"mean diversity ratio {_f(s['mean_diversity_ratio'])}",
@@ -42,7 +42,8 @@ def summary_lines(rep: ClassReport) -> list[str]:
         "best:  " + ", ".join(f"{n} {r:.2f}" for n, r in s["best"]),
     ]
     if s["no_ceiling"]:
-        lines.append(f"no ceiling (classifier never right on real drawings): {', '.join(s['no_ceiling'])}")
+        lines.append(f"not rated (no ceiling from < {s['min_real']} real drawings, or it is 0): "
+                     f"{', '.join(s['no_ceiling'])}")
     return lines
 
 
@@ -70,12 +71,14 @@ def markdown(rep: ClassReport) -> str:
     lines = [f"# Per-class recognizability: {Path(rep.checkpoint).name}", "",
              *[f"- {x}" for x in summary_lines(rep)], "", *cat_lines(rep),
              "## All classes (worst ratio first)", "",
-             "| # | class | n | recognizability | ceiling | ratio | ended | diversity ratio | taken for |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| # | class | n | recognizability | ceiling | real n | ratio | ended | diversity ratio "
+             "| taken for |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for k, r in enumerate(sorted_rows(rep), 1):
         wrong = ", ".join(f"{c} {n}" for c, n in r.taken_for.items())
-        lines.append(f"| {k} | {r.name} | {r.n} | {r.recognizability:.3f} | {r.ceiling:.3f} | "
-                     f"{_f(r.ratio)} | {_f(r.ended, 2)} | {_f(r.diversity_ratio, 2)} | {wrong} |")
+        ratio = _f(r.ratio) + ("" if r.usable else " (not rated)")
+        lines.append(f"| {k} | {r.name} | {r.n} | {r.recognizability:.3f} | {r.ceiling:.3f} | {r.n_real} | "
+                     f"{ratio} | {_f(r.ended, 2)} | {_f(r.diversity_ratio, 2)} | {wrong} |")
     lines += ["", "ceiling = the classifier's top-1 on the class's real held-out drawings (the sketch "
               "model's test split); ratio = recognizability / ceiling; ended = share of samples that "
               "ended by themselves.", ""]
@@ -90,17 +93,17 @@ def plot_ratios(rep: ClassReport, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     s = rep.summary()
-    ratios = np.array([r.ratio for r in rep.rows if r.ratio is not None])
+    ratios = np.array([r.ratio for r in rep.rows if r.usable])
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     a.hist(np.minimum(ratios, 1.5), bins=np.linspace(0, 1.5, 31), color="#4a7ab8", edgecolor="white")
     a.axvline(s["target_ratio"], color="#c33", ls="--", label=f"target {s['target_ratio']}")
     if s["median_ratio"] is not None:
         a.axvline(s["median_ratio"], color="black", label=f"median {s['median_ratio']:.2f}")
     a.set(xlabel="recognizability / ceiling (clipped at 1.5)", ylabel="classes",
-          title=f"{s['classes_at_target']}/{s['classes']} classes at target")
+          title=f"{s['classes_at_target']}/{s['rated_classes']} rated classes at target")
     a.legend()
-    ceil = np.array([r.ceiling for r in rep.rows])
-    rec = np.array([r.recognizability for r in rep.rows])
+    ceil = np.array([r.ceiling for r in rep.rows if r.usable])
+    rec = np.array([r.recognizability for r in rep.rows if r.usable])
     b.scatter(ceil, rec, s=10, alpha=0.6, color="#4a7ab8")
     b.plot([0, 1], [0, 1], color="gray", lw=1, label="ratio 1")
     b.plot([0, 1], [0, s["target_ratio"]], color="#c33", ls="--", lw=1, label=f"ratio {s['target_ratio']}")
@@ -119,7 +122,7 @@ def plot_ratios(rep: ClassReport, path: Path) -> Path:
 
 def grid_classes(rep: ClassReport, count: int = 12, must: tuple[str, ...] = ("cat",)) -> list[str]:
     """`count` classes spread evenly from best to worst ratio (cat always among them), best first."""
-    best_first = sorted(rep.rows, key=lambda r: (r.ratio is None, -(r.ratio or 0.0), r.name))
+    best_first = sorted(rep.rows, key=lambda r: (not r.usable, -(r.ratio or 0.0), r.name))
     ranked = [r.name for r in best_first]
     chosen = [n for n in must if n in ranked][:count]
     rest = [n for n in ranked if n not in chosen]

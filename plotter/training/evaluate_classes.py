@@ -36,6 +36,7 @@ from plotter.training.evaluate import (
 )
 
 SEED_STRIDE = 1000  # class k samples with seeds seed + k * SEED_STRIDE + batch: classes never share a seed
+MIN_REAL = 30  # fewer real held-out drawings give no usable ceiling (the six ~25-drawing classes have 1 or 2)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ClassRow:
     clf_heldout: float | None  # the classifier's accuracy on its own held-out drawings of the class
     split: str
     taken_for: dict = field(default_factory=dict)  # the classes wrong samples were put in most often
+    usable: bool = True  # counted in the summary: a ratio, from at least MIN_REAL real drawings
 
 
 @dataclass
@@ -67,6 +69,7 @@ class ClassReport:
     temperature: float
     per_class: int
     seed: int
+    min_real: int = MIN_REAL
     rows: list[ClassRow] = field(default_factory=list)
     classifier: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
@@ -78,23 +81,25 @@ class ClassReport:
 
     def summary(self) -> dict:
         """Mean/median ratio, how many classes reach the target, pooled termination; best and worst five."""
-        rated = sorted((r for r in self.rows if r.ratio is not None), key=lambda r: r.ratio)
+        rated = sorted((r for r in self.rows if r.usable), key=lambda r: r.ratio)
         ratios = np.array([r.ratio for r in rated], dtype=np.float64)
         n_all = sum(r.n for r in self.rows)
         ended = [r.ended * r.n for r in self.rows if r.ended is not None]
         target = TARGETS["recognizability_ratio"]
         return {
             "classes": len(self.rows),
+            "rated_classes": len(rated),
+            "min_real": self.min_real,
             "samples": n_all,
             "mean_ratio": float(ratios.mean()) if len(ratios) else None,
             "median_ratio": float(np.median(ratios)) if len(ratios) else None,
             "classes_at_target": int((ratios >= target).sum()),
             "target_ratio": target,
-            "no_ceiling": [r.name for r in self.rows if r.ratio is None],
-            "mean_recognizability": _mean([r.recognizability for r in self.rows]),
-            "mean_ceiling": _mean([r.ceiling for r in self.rows]),
-            "mean_clf_heldout": _mean([r.clf_heldout for r in self.rows if r.clf_heldout is not None]),
-            "mean_diversity_ratio": _mean([r.diversity_ratio for r in self.rows if r.diversity_ratio]),
+            "no_ceiling": [f"{r.name} ({r.n_real} real)" for r in self.rows if not r.usable],
+            "mean_recognizability": _mean([r.recognizability for r in rated]),  # means over rated classes
+            "mean_ceiling": _mean([r.ceiling for r in rated]),
+            "mean_clf_heldout": _mean([r.clf_heldout for r in rated if r.clf_heldout is not None]),
+            "mean_diversity_ratio": _mean([r.diversity_ratio for r in rated if r.diversity_ratio]),
             "ended_share": float(sum(ended) / n_all) if ended and len(ended) == len(self.rows) else None,
             "classes_ending_below_target": sum(1 for r in self.rows
                                                if r.ended is not None and r.ended < TARGETS["ended_share"]),
@@ -185,6 +190,7 @@ def evaluate_classes(
     model_ckpt: str | Path, classifier: object, data: str | Path, classes: str | Sequence[str] = "all",
     per_class: int = 50, temperature: float = 0.4, seed: int = 0, progress: Progress | None = None,
     model: object | None = None, compare_dir: str | Path | None = None, compare_class: str = "cat",
+    min_real: int = MIN_REAL,
 ) -> ClassReport:
     """Judge every class in `classes` (see the module); nothing is written here (see `class_report`)."""
     if per_class < 2:
@@ -202,13 +208,14 @@ def evaluate_classes(
         raise UnknownClassError(f"the classifier does not know {', '.join(unknown[:5])}{more}; "
                                 f"it judges {len(classifier.classes)} Quick, Draw! classes")
     rep = ClassReport(str(model_ckpt), str(getattr(model, "kind", type(model).__name__)), float(temperature),
-                      int(per_class), int(seed))
+                      int(per_class), int(seed), int(min_real))
     rep.classifier = {"path": getattr(classifier, "path", ""),
                       "test_top1": (getattr(classifier, "metrics", {}) or {}).get("test_top1")}
     timing = {"loading_s": 0.0, "sampling_s": 0.0, "classifying_s": 0.0}
     for k, name in enumerate(names):
         row, kept, verdicts, t = measure_class(model, classifier, data, name, model_classes.index(name),
                                                per_class, temperature, seed)
+        row.usable = row.ratio is not None and row.n_real >= min_real
         rep.rows.append(row)
         rep.samples[name], rep.preds[name] = kept, verdicts
         timing = {key: timing[key] + t[key] for key in timing}
