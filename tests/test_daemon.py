@@ -41,6 +41,22 @@ def test_queue_feeds_two_plotters_each_job_runs_once(tmp_path, plotters) -> None
         svc.stop()
 
 
+def test_a_stray_wakeup_does_not_stall_the_queue(tmp_path, plotters) -> None:
+    """An unlock racing a reconnect: `_open` consumed the request, then its wake-up event arrived. A set
+    event makes `wait_for_work` return at once without claiming, so the worker must clear it, not spin."""
+    plotters["p2"].plugged = False
+    svc = service(tmp_path, plotters)
+    try:
+        worker = svc.workers["p1"]
+        assert worker.wait(lambda w: w.connected.is_set(), 10)
+        worker._interrupt.set()  # what the late half of that unlock leaves behind
+        svc.store.wake()
+        job = svc.submit("gcode", {}, gcode=program(3))["id"]
+        svc.store.wait_until(job, DONE, timeout=10)
+    finally:
+        svc.stop()
+
+
 def test_pause_resume_cancel_running_job(tmp_path, plotters) -> None:
     plotters["p1"].block_at[1] = 2
     plotters["p2"].plugged = False  # only p1 takes work

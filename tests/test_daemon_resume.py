@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plotter.daemon.resume import PenSpec, exact_resume, states_after
+from plotter.daemon.resume import TOLERANCE_MM, PenSpec, exact_resume, position_tolerance, states_after
 
 PROGRAM = [
     "G21 G90",  # 0
@@ -60,3 +60,74 @@ def test_z_pen_compares_height() -> None:
     assert r is not None and r.stopped_after == 4 and "G1Z0.0000" in r.preamble
     r = exact_resume(prog, (2.0, 1.0, 5.0), 4, pen)
     assert r is not None and r.stopped_after == 5
+
+
+@pytest.mark.parametrize(
+    ("position", "acked", "sent", "stopped_after"),
+    [
+        ((10, 10), 3, 8, 7),  # the revisit: every written line ran, so the latest match (7), not the travel
+        ((10, 10), 3, 7, 4),  # line 7 never written: after the travel, pen-down and dwell (they do not move)
+        ((20, 20), 3, 9, 6),  # lines 7, 8 unwritten-or-run: 6 is the only one ending there
+        ((0, 0), 9, 11, 10),  # M2 at the same place as line 9: the later, non-moving line is as good
+        ((0, 0), 0, 2, 1),  # nothing moved yet: the machine still stands at the origin
+    ],
+)
+def test_exact_resume_with_the_sent_mark_takes_the_latest_match(position, acked, sent, stopped_after) -> None:
+    r = exact_resume(PROGRAM, (*position, 0.0), acked, PEN, sent=sent)
+    assert r is not None and (r.stopped_after, r.start) == (stopped_after, stopped_after + 1)
+
+
+def test_exact_resume_with_the_sent_mark_never_looks_past_it_or_before_acked() -> None:
+    assert exact_resume(PROGRAM, (0.0, 0.0, 0.0), 3, PEN, sent=9) is None  # line 9 was never written
+    assert exact_resume(PROGRAM, (10.0, 10.0, 0.0), 6, PEN, sent=7) is None  # 2..4 ran before acked-1
+
+
+def test_position_tolerance_is_half_a_step() -> None:
+    assert position_tolerance({100: "80.000", 101: "80.000"}) == pytest.approx(0.00625, abs=1e-5)
+    assert position_tolerance({100: "800", 101: "1600"}) == TOLERANCE_MM  # fine steps: the floor
+    assert position_tolerance({}) == TOLERANCE_MM
+    # a real GRBL at 80 steps/mm stops 1/160 mm off a 3-decimal end point: still that line
+    r = exact_resume(PROGRAM, (20.006, 19.994, 0.0), 6, PEN, sent=7, tolerance=position_tolerance({100: 80}))
+    assert r is not None and r.stopped_after == 6
+
+
+def _sim_port():  # type: ignore[no-untyped-def]
+    from plotter.grbl.link import Link
+    from plotter.grbl.protocol_grblsim import Serial
+
+    port = Serial.simulated(timeout=0.05)
+    link = Link(port)
+    link.wait_for(lambda r: True, 1.0)  # the banner
+    return port, link
+
+
+@pytest.mark.parametrize(("quiet", "ran"), [(0.5, False), (2.5, True)])
+def test_settle_outwaits_a_dwell_that_grbl_reports_as_idle(quiet: float, ran: bool) -> None:
+    """During G4 GRBL says Idle while the lines after it wait in its RX buffer; a soft reset then would
+    drop them. `_settle` waits for `quiet` seconds of rest, which must cover the dwell."""
+    from plotter.daemon.device import _settle
+
+    port, link = _sim_port()
+    link.write(b"G21G90\nG4P2\nG1X10F3000\n")
+    _settle(link, quiet)
+    assert (port.machine.queue.position[0] == pytest.approx(10.0)) == ran
+
+
+def test_pending_dwell_counts_the_unacknowledged_written_lines_of_this_plotters_jobs(tmp_path) -> None:
+    from plotter.daemon.device import pending_dwell
+    from plotter.daemon.store import JobStore
+    from plotter.grbl.journal import Journal
+
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        mine = store.claim_next("p1") if store.submit("gcode", {}, "\n".join(PROGRAM)) else None
+        theirs = store.submit("gcode", {}, "\n".join(PROGRAM), device="p2")
+        store.transition(theirs.id, "running", assigned="p2")
+        assert mine is not None and pending_dwell(store, "p1") == 0.0  # no journal: nothing written
+        for job in (mine, theirs):
+            journal = Journal(store.journal_sink(job.id), write_ahead=True)
+            journal.begin(PROGRAM)
+            journal.sending(9, 2, 2)  # lines 2..8 may be in GRBL's buffers: one G4 P0.2 among them
+        assert pending_dwell(store, "p1") == pytest.approx(0.2)
+        journal.ack(5, 5)
+        assert pending_dwell(store, "p2") == 0.0  # acknowledged: the dwell has run
+        assert pending_dwell(store, None) == 0.0
