@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,8 @@ class ClassReport:
         return next((r for r in self.rows if r.name == name), None)
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("rows", "samples", "preds")}
+        skip = ("rows", "samples", "preds")  # rows come last; sketches are for the grid only
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         return {**d, "summary": self.summary(), "targets": TARGETS, "rows": [asdict(r) for r in self.rows]}
 
 
