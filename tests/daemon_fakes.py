@@ -14,6 +14,8 @@ from plotter.daemon.store import Job
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, GrblError
 
+TOL = 0.02  # mm; GRBL positions are whole steps (80 steps/mm)
+
 
 class FakePlotter:
     def __init__(self, name: str) -> None:
@@ -149,3 +151,64 @@ class FakeModel:
                 Sketch([np.array([[0, 0], [s, 0], [s, s], [0, s], [0, 0]]), np.array([[0, 0], [s, s]])])
             )
         return out
+
+
+class SimBench:
+    """One simulated plotter whose USB cable can be pulled and plugged back (same machine, same clock)."""
+
+    def __init__(self, faults: list[str]) -> None:
+        from plotter.grbl.protocol_grblsim import Serial
+
+        self.first = Serial.simulated(timeout=0.05, faults=faults)
+        self.machine, self.clock = self.first.machine, self.first.link.clock
+        self.opens = 0
+
+    def open(self, spec: str, baudrate: int) -> object:
+        from plotter.grbl.protocol_grblsim import Serial
+        from plotter.grbl.sim.link import SimLink
+
+        if self.machine.vanished:
+            raise DeviceError(f"no device at {spec}")
+        self.opens += 1
+        if self.opens == 1:
+            return self.first
+        port = Serial.simulated(timeout=0.05)  # a new handle onto the same machine, like reopening the tty
+        port.link = SimLink(self.machine, self.clock, 0.001, 115200)
+        port.machine = self.machine
+        return port
+
+
+def planned_segments(gcode: str) -> list[tuple]:
+    """The pen-down XY segments the G-code asks for (servo profile)."""
+    from plotter.daemon.resume import pen_spec, states_after
+
+    lines = gcode.splitlines()
+    states = states_after(lines, pen_spec("grbl-servo"))
+    out, prev = [], None
+    for s in states:
+        if prev is not None and prev.pen_down and s.pos[:2] != prev.pos[:2]:
+            out.append((prev.pos[:2], s.pos[:2]))
+        prev = s
+    return out
+
+
+def drawn_segments(machine) -> list[tuple]:
+    return [(s.start[:2], s.end[:2]) for s in machine.trace.segments if s.pen_down and s.length > 1e-6]
+
+
+def unmatched(drawn: list[tuple], planned: list[tuple]) -> tuple[int, int]:
+    """Greedy one-to-one matching within TOL (either direction): (drawn left over, planned left over)."""
+    import numpy as np
+
+    p = np.array([[*a, *b] for a, b in planned]).reshape(-1, 4)
+    used = np.zeros(len(p), dtype=bool)
+    extra = 0
+    for a, b in drawn:
+        fwd = np.abs(p - np.array([*a, *b])).max(axis=1)
+        rev = np.abs(p - np.array([*b, *a])).max(axis=1)
+        ok = np.flatnonzero((np.minimum(fwd, rev) <= TOL) & ~used)
+        if len(ok):
+            used[ok[0]] = True
+        else:
+            extra += 1
+    return extra, int((~used).sum())

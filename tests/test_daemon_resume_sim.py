@@ -1,0 +1,78 @@
+"""Exact resume on a simulated GRBL, without threads: the daemon's link is killed (the port abandoned as it
+stands) or the cable is pulled at many points of one job, then a fresh link on the same machine finishes
+it. Whatever the point, the pen-down segments the machine drew are the planned ones, each exactly once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from daemon_fakes import FakeModel, SimBench, drawn_segments, planned_segments, unmatched
+
+from plotter.daemon.device import GrblLink
+from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
+from plotter.daemon.store import Job, JobStore
+from plotter.errors import DeviceError
+from plotter.grbl.journal import load_state
+
+pytestmark = pytest.mark.slow
+
+
+class Died(BaseException):
+    """The daemon process died at this acknowledgement (BaseException: progress callbacks catch Exception)."""
+
+
+def _gcode() -> str:
+    model = FakeModel()
+    draw = DrawParams.from_dict({"class": "cat", "n": 3, "seed": 2, "checkpoint": __file__})
+    sketches = sample(draw, ModelCache(loader=lambda p: model))
+    stored = {**draw.to_dict(), "sketches": sketches_to_json(sketches)}
+    return "\n".join(plan_job_params(stored, "grbl-servo", "a4").lines)
+
+
+GCODE = _gcode()
+LINES = GCODE.splitlines()
+
+
+def _job(store: JobStore) -> Job:
+    store.submit("gcode", {}, GCODE)
+    job = store.claim_next("p1")
+    assert job is not None
+    return job
+
+
+def _finish(bench: SimBench, store: JobStore, job: Job) -> None:
+    """What the restarted daemon (or the worker after the cable is back) does: connect, resume, run."""
+    link = GrblLink(bench.open("p1", 115200), store, device="p1")
+    link.stream(store.get(job.id), LINES, lambda acked: None)
+
+
+@pytest.mark.parametrize("kill_at", [2, 6, 9, 13, 16, 19, 23, 27, 31])
+def test_killed_anywhere_the_page_ends_exactly_as_planned(tmp_path, kill_at: int) -> None:
+    bench = SimBench([])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+
+        def die(acked: int) -> None:
+            if acked >= kill_at:
+                raise Died()
+
+        with pytest.raises(Died):
+            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, die)
+        state = load_state(store.journal_records(job.id))
+        assert state.run_acked < len(LINES) and state.run_sent is not None
+        _finish(bench, store, job)
+    assert unmatched(drawn_segments(bench.machine), planned_segments(GCODE)) == (0, 0)
+
+
+@pytest.mark.parametrize("t", [1.5, 2.5, 4.0, 6.0, 9.5, 13.85, 17.0, 24.0, 30.0])
+def test_cable_pulled_anywhere_the_page_ends_exactly_as_planned(tmp_path, t: float) -> None:
+    """Machine seconds `t` cover travel, pen dwells (GRBL reports Idle in them) and strokes."""
+    bench = SimBench([f"vanish@t:{t}"])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+        with pytest.raises(DeviceError):
+            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, lambda acked: None)
+        assert load_state(store.journal_records(job.id)).status == "vanished"
+        bench.machine.vanished = False  # plugged back: the same machine, still powered
+        _finish(bench, store, job)
+    assert unmatched(drawn_segments(bench.machine), planned_segments(GCODE)) == (0, 0)
