@@ -10,8 +10,8 @@ array work and no Python loop per node. The improving moves are then applied bes
 disjoint stretches of the tour (such moves do not change each other's gain), and the round repeats until
 no move improves. Every step is a pure function of the input, so results are reproducible.
 
-`Local` then runs iterated local search on plain Python lists: a kick changes a handful of edges, and
-re-optimising around them is cheaper per move in scalar Python than in array set-up.
+`plotter.plan.local.Local` then runs iterated local search on plain Python lists: a kick changes a handful
+of edges, and re-optimising around them is cheaper per move in scalar Python than in array set-up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 _GAIN = 1e-9  # a move must save more than this (mm) to count: no churning on rounding error
 MAX_SEGMENT = 3  # or-opt moves segments of 1..MAX_SEGMENT strokes
+K_OR = 5  # or-opt tries the first K_OR neighbours of a segment's ends
 
 
 def _dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -73,6 +74,7 @@ class Tour:
         self.rev = np.concatenate([[False], rev]).astype(bool)
         self.start = np.asarray(start, dtype=np.float64)
         self.nbr = neighbour_table(S, E, self.start, k)
+        self.k_or = K_OR
         self._rebuild()
         self.dirty = np.ones(self.n + 1, dtype=bool)  # nodes whose moves need (re-)evaluation
 
@@ -125,7 +127,8 @@ class Tour:
         hi = np.concatenate([rows[(rows >= 1) & (rows <= n - L + 1)] + L - 1 for L in lengths])
         hi1 = np.minimum(hi + 1, n)
         gain = self.e[s - 1] + np.where(hi < n, self.e_ext[hi] - _dist(self.B[s - 1], self.A[hi1]), 0.0)
-        near = np.concatenate([self.pos[self.nbr[self.sid[s]]], self.pos[self.nbr[self.sid[hi]]]], axis=1)
+        nb = self.nbr[:, : self.k_or]
+        near = np.concatenate([self.pos[nb[self.sid[s]]], self.pos[nb[self.sid[hi]]]], axis=1)
         m = len(s)
         p = np.concatenate([near, near - 1, np.zeros((m, 1), np.int64), np.full((m, 1), n)], axis=1)
         inner = p < n
@@ -260,158 +263,3 @@ class Tour:
                 return False
             if not self.flip_ok or not self.full_two_opt(deadline):
                 return time.perf_counter() <= deadline
-
-
-class Local:
-    """Scalar local search and iterated local search (ILS) on Python lists, for the last few percent.
-
-    The numpy rounds of `Tour` are fast over whole tours; after a kick only a handful of nodes can improve,
-    where per-move Python is cheaper than array set-up. Moves: 2-opt and or-opt (segments of 1..3, either
-    way round) over the same neighbour lists, best move per node, don't-look bits as a stack of strokes.
-    """
-
-    def __init__(self, tour: Tour, k: int = 5, window: int = 10) -> None:
-        self.n, self.flip_ok, self.window = tour.n, tour.flip_ok, window
-        self.node, self.rev = tour.node.tolist(), tour.rev.tolist()
-        self.A, self.B = tour.A.tolist(), tour.B.tolist()
-        self.pos, self.nbr = tour.pos.tolist(), tour.nbr[:, :k].tolist()
-        self.cost = tour.cost()
-
-    def order(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.array(self.node[1:], dtype=np.int64), np.array(self.rev[1:], dtype=bool)
-
-    def _e(self, k: int) -> float:
-        return abs(self.B[k] - self.A[k + 1]) if k < self.n else 0.0
-
-    def _sid(self, k: int) -> int:
-        return self.n if k == 0 else self.node[k]
-
-    def _place(self, a: int, items: list[tuple[int, bool, complex, complex]]) -> None:
-        """Write (stroke, reversed, entry, exit) items at positions a.. and re-index them."""
-        for k, (t, r, x, y) in enumerate(items, a):
-            self.node[k], self.rev[k], self.A[k], self.B[k] = t, r, x, y
-            self.pos[t] = k
-
-    def _items(self, a: int, b: int, flip: bool = False) -> list[tuple[int, bool, complex, complex]]:
-        it = list(zip(self.node[a : b + 1], self.rev[a : b + 1], self.A[a : b + 1], self.B[a : b + 1]))
-        return [(t, not r, y, x) for t, r, x, y in reversed(it)] if flip else it
-
-    def _best_move(self, i: int) -> tuple[float, tuple]:
-        """The best improving 2-opt / or-opt move touching node i, as (delta, move)."""
-        n, A, B, pos, e, nbr = self.n, self.A, self.B, self.pos, self._e, self.nbr
-        best, move = -_GAIN, ()
-        if self.flip_ok:
-            for lo in (i - 1, i):
-                if lo < 0 or lo >= n:
-                    continue
-                his = [pos[c] for c in nbr[self._sid(lo)]] + [pos[c] - 1 for c in nbr[self.node[lo + 1]]]
-                for j in his + [n]:
-                    a, b = (lo, j) if lo < j else (j, lo)
-                    if a == b or a < 0:
-                        continue
-                    ba, a1 = B[a], A[a + 1]
-                    if b < n:
-                        bb, b1 = B[b], A[b + 1]
-                        d = abs(ba - bb) + abs(a1 - b1) - abs(ba - a1) - abs(bb - b1)
-                    else:
-                        d = abs(ba - B[b]) - abs(ba - a1)
-                    if d < best:
-                        best, move = d, (0, a + 1, b, 0, False)
-        if i == 0:
-            return best, move
-        for L in range(1, MAX_SEGMENT + 1):
-            s, h = i, i + L - 1
-            if h > n:
-                break
-            a, b = A[s], B[h]
-            gain = e(s - 1) + e(h) - (abs(B[s - 1] - A[h + 1]) if h < n else 0.0)
-            ps = {pos[c] for c in nbr[self.node[s]]} | {pos[c] for c in nbr[self.node[h]]}
-            ps |= {p - 1 for p in ps} | {0, n}
-            for p in ps:
-                if s - 1 <= p <= h:
-                    continue
-                bp = B[p]
-                if p < n:
-                    ap = A[p + 1]
-                    base = abs(bp - ap) + gain  # a first new edge longer than base + best cannot win
-                    d1 = abs(bp - a)
-                    if d1 < base + best:
-                        d = d1 + abs(b - ap) - base
-                        if d < best:
-                            best, move = d, (1, s, h, p, False)
-                    if self.flip_ok:
-                        d1 = abs(bp - b)
-                        if d1 < base + best:
-                            d = d1 + abs(a - ap) - base
-                            if d < best:
-                                best, move = d, (1, s, h, p, True)
-                else:
-                    d = abs(bp - a) - gain
-                    if d < best:
-                        best, move = d, (1, s, h, p, False)
-                    if self.flip_ok:
-                        d = abs(bp - b) - gain
-                        if d < best:
-                            best, move = d, (1, s, h, p, True)
-        return best, move
-
-    def _apply(self, move: tuple) -> list[int]:
-        """Apply a move; returns the positions whose edges changed."""
-        kind, s, h, p, flip = move
-        if kind == 0:  # 2-opt: reverse s..h
-            self._place(s, self._items(s, h, True))
-            return [s - 1, s, h, h + 1]
-        seg = self._items(s, h, flip)
-        if p > h:
-            self._place(s, self._items(h + 1, p) + seg)
-            return [s - 1, s, p - (h - s + 1), p - (h - s), p, p + 1]
-        self._place(p + 1, seg + self._items(p + 1, s - 1))
-        return [p, p + 1, p + h - s + 1, p + h - s + 2, s - 1, h, h + 1]
-
-    def descend(self, dirty: list[int], deadline: float) -> bool:
-        """Best-move descent from the dirty strokes until none improves (True) or the deadline (False)."""
-        stack, on = list(dirty), set(dirty)
-        count = 0
-        while stack:
-            count += 1
-            if (count & 255) == 0 and time.perf_counter() > deadline:
-                return False
-            t = stack.pop()
-            on.discard(t)
-            d, move = self._best_move(self.pos[t])
-            if not move:
-                continue
-            self.cost += d
-            for k in self._apply(move):
-                if 0 <= k <= self.n:
-                    sid = self._sid(k)
-                    if sid not in on:
-                        on.add(sid)
-                        stack.append(sid)
-        return True
-
-    def kick(self, rng: np.random.Generator) -> list[int]:
-        """Double bridge on a local window: swap two adjacent stretches of 1..`window` strokes."""
-        n = self.n
-        l1, l2 = (int(v) for v in rng.integers(1, min(self.window, n // 3) + 1, size=2))
-        p = int(rng.integers(1, n - l1 - l2 + 2))
-        q, r = p + l1, p + l1 + l2
-        before = self._e(p - 1) + self._e(q - 1) + self._e(r - 1)
-        self._place(p, self._items(q, r - 1) + self._items(p, q - 1))
-        self.cost += self._e(p - 1) + self._e(p + l2 - 1) + self._e(r - 1) - before
-        return [self._sid(k) for k in (p - 1, p, p + l2 - 1, p + l2, r - 1, r) if 0 <= k <= n]
-
-    def ils(self, kicks: int, deadline: float, seed: int = 0) -> bool:
-        """Kick, descend, keep if shorter; `kicks` times or until the deadline (then False)."""
-        if self.n < 8:
-            return True
-        rng = np.random.default_rng(seed)
-        for _ in range(kicks):
-            if time.perf_counter() > deadline:
-                return False
-            saved = (self.node[:], self.rev[:], self.A[:], self.B[:], self.pos[:], self.cost)
-            old = self.cost
-            self.descend(self.kick(rng), float("inf"))
-            if self.cost >= old - _GAIN:
-                self.node, self.rev, self.A, self.B, self.pos, self.cost = saved
-        return True
