@@ -212,3 +212,20 @@ def unmatched(drawn: list[tuple], planned: list[tuple]) -> tuple[int, int]:
         else:
             extra += 1
     return extra, int((~used).sum())
+
+
+def off_path(drawn: list[tuple], planned: list[tuple]) -> int:
+    """Drawn segments that do not lie along any planned segment (both ends within TOL of it)."""
+    import numpy as np
+
+    def on(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+        d = b - a
+        t = float(np.clip(np.dot(q - a, d) / max(float(np.dot(d, d)), 1e-12), 0.0, 1.0))
+        return float(np.abs(a + t * d - q).max()) <= TOL
+
+    segments = [(np.array(p), np.array(r)) for p, r in planned]
+    count = 0
+    for a, b in drawn:
+        qa, qb = np.array(a), np.array(b)
+        count += not any(on(qa, p, r) and on(qb, p, r) for p, r in segments)
+    return count

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from plotter.daemon.resume import TOLERANCE_MM, PenSpec, exact_resume, position_tolerance, states_after
+from plotter.daemon.resume import (
+    TOLERANCE_MM,
+    PenSpec,
+    exact_resume,
+    position_tolerance,
+    segment_resume,
+    states_after,
+)
 
 PROGRAM = [
     "G21 G90",  # 0
@@ -131,3 +138,25 @@ def test_pending_dwell_counts_the_unacknowledged_written_lines_of_this_plotters_
         journal.ack(5, 5)
         assert pending_dwell(store, "p2") == 0.0  # acknowledged: the dwell has run
         assert pending_dwell(store, None) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("position", "synced", "start", "cut", "pen_down"),
+    [
+        ((20, 15), 5, 6, True, True),  # held halfway along line 6: redraw it from its start, pen lowered
+        ((20, 10), 5, 6, False, True),  # held exactly at line 5's end: continue with line 6
+        ((5, 5), 5, 9, True, False),  # held on the travel home: pen up, travel again
+        ((15, 15), 3, 7, True, True),  # on line 7 (20,20 -> 10,10): the first segment through it
+        ((15, 10), 3, 5, True, True),  # early in the window: line 5, the first line of the stroke
+    ],
+)
+def test_segment_resume_redraws_the_cut_segment(position, synced, start, cut, pen_down) -> None:
+    r = segment_resume(PROGRAM, (*position, 0.0), synced, 11, PEN)
+    assert r is not None and (r.start, r.cut) == (start, cut)
+    assert ("M3S1000" in r.preamble) == pen_down
+
+
+def test_segment_resume_off_the_path_or_outside_the_window_is_none() -> None:
+    assert segment_resume(PROGRAM, (30.0, 5.0, 0.0), 0, 11, PEN) is None
+    assert segment_resume(PROGRAM, (20.0, 15.0, 0.0), 7, 11, PEN) is None  # line 6 ran before `synced`
+    assert segment_resume(PROGRAM, (5.0, 5.0, 0.0), 5, 9, PEN) is None  # line 9 was never written

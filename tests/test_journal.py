@@ -128,7 +128,8 @@ def test_journal_marks_round_trip(tmp_path: Path) -> None:
     assert [r["t"] for r in records] == ["begin", "ack", "ack", "end"]
     state = Journal(JsonLinesSink(path)).state()
     expected = JournalState(
-        6, digest(lines), acked=5, synced=4, status="reset", prefix=digest(lines[:4]), run_acked=5
+        6, digest(lines), acked=5, synced=4, status="reset", prefix=digest(lines[:4]),
+        run_acked=5, run_synced=4,
     )
     assert state == expected
     assert state.failure_point == 4

@@ -92,12 +92,16 @@ class GrblLink:
             raise Cancelled(result.detail or "cancelled")
 
     def _resume_point(self, job: Job, lines: list[str], records: list[dict]) -> tuple[int, tuple[str, ...]]:
-        """Exactly where the machine stopped if it kept its position, else the journal's last pen-up."""
-        from plotter.daemon.resume import exact_resume, position_tolerance
+        """Exactly where the machine stopped if it kept its position, else the journal's last pen-up.
+
+        Kill or USB drop: GRBL ran every line it received (`exact_resume`). Hold then soft reset (SIGTERM,
+        cancel): it stopped on a line, whose segment is redrawn from its start (`segment_resume`). Alarm,
+        reset, error: the position is not to be trusted, so the last pen-up (`resume_plan`)."""
+        from plotter.daemon.resume import exact_resume, position_tolerance, segment_resume
         from plotter.grbl.journal import PenCommands, load_state, resume_plan
 
         state = load_state(records)
-        if state.status not in ("alarm", "reset", "error", "lost", "cancelled"):
+        if state.status not in ("alarm", "reset", "error", "lost"):
             link = self.streamer.link
             link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
             st = link.status()
@@ -106,17 +110,19 @@ class GrblLink:
             tol = position_tolerance(self.info.settings if self.info else {})
             log.debug("job %d: run from line %d, acked %d, sent %s; machine at %s",
                       job.id, state.run_start + 1, state.run_acked, state.run_sent, pos)
-            exact = (
-                exact_resume(lines, pos, state.run_acked, self.pen, rx, sent=state.run_sent, tolerance=tol)
-                if pos is not None
-                else None
-            )
-            if exact is not None:
-                log.info(
-                    "job %d: machine stopped after line %d; continuing there", job.id, exact.stopped_after + 1
+            found = None
+            if pos is not None and state.status != "cancelled":
+                found = exact_resume(
+                    lines, pos, state.run_acked, self.pen, rx, sent=state.run_sent, tolerance=tol
                 )
-                return exact.start, exact.preamble
-            log.warning("job %d: the machine's position %s matches no line it may have run", job.id, pos)
+            if pos is not None and found is None:
+                found = segment_resume(lines, pos, state.run_synced, state.run_sent, self.pen, tol)
+            if found is not None:
+                how = "stopped partway through" if found.cut else "finished"
+                log.info("job %d: the machine %s line %d; continuing with line %d",
+                         job.id, how, found.start if not found.cut else found.start + 1, found.start + 1)
+                return found.start, found.preamble
+            log.warning("job %d: the machine's position %s is on no line it may have run", job.id, pos)
         plan = resume_plan(lines, state.failure_point, PenCommands(up=self.pen.up, down=self.pen.down))
         log.info("job %d: resuming from the pen-up before line %d", job.id, plan.start_index + 1)
         return plan.start_index, plan.preamble

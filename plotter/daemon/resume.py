@@ -101,6 +101,7 @@ class ExactResume:
     start: int  # first line to send
     preamble: tuple[str, ...]
     stopped_after: int  # the line the machine finished last
+    cut: bool = False  # it stopped partway through line `start`, which runs again from its start
 
 
 def exact_resume(
@@ -136,6 +137,54 @@ def exact_resume(
             continue
         return ExactResume(j + 1, _preamble(states[j], pen), j)
     return None
+
+
+def segment_resume(
+    lines: Sequence[str],
+    position: Sequence[float],
+    synced: int,
+    sent: int | None,
+    pen: PenSpec,
+    tolerance: float = TOLERANCE_MM,
+) -> ExactResume | None:
+    """Where to continue when the machine was stopped mid-motion but kept its position (feed hold then soft
+    reset: SIGTERM, cancel, a held job whose daemon died). GRBL flushed what it had planned, so the machine
+    stands at the end of a line or on one, somewhere after `synced` (known run) and before `sent`.
+
+    The rule: the *first* line in that window whose end is `position` (continue after it), or whose
+    segment passes through it (run that line again from its start: the piece already drawn is retraced
+    once, on top of itself). First, not latest: a path that crosses the point twice is redrawn, never
+    skipped. None when the position lies on no line of the window.
+    """
+    states = states_after(lines, pen)
+    hi = len(lines) if sent is None else min(sent, len(lines))
+    prev = states[synced - 1] if synced > 0 else _State()
+    for j in range(max(0, synced), hi):
+        a, b = prev.pos, states[j].pos
+        if _near(b, position, pen, tolerance):
+            return ExactResume(j + 1, _preamble(states[j], pen), j)
+        if j > 0 and _on_segment(a, b, position, pen, tolerance):
+            return ExactResume(j, _preamble(prev, pen), j - 1, cut=True)
+        prev = states[j]
+    return None
+
+
+def _near(p: Sequence[float], q: Sequence[float], pen: PenSpec, tolerance: float) -> bool:
+    axes = 3 if pen.mode == "z" else 2
+    return all(abs(p[i] - q[i]) <= tolerance for i in range(axes))
+
+
+def _on_segment(a: Sequence[float], b: Sequence[float], q: Sequence[float], pen: PenSpec, tol: float) -> bool:
+    """`q` within `tol` of the straight move a -> b (not at a: that is the previous line's end)."""
+    axes = 3 if pen.mode == "z" else 2
+    d = [b[i] - a[i] for i in range(axes)]
+    length2 = sum(x * x for x in d)
+    if length2 <= tol * tol or _near(a, q, pen, tol):
+        return False
+    t = sum((q[i] - a[i]) * d[i] for i in range(axes)) / length2
+    if not 0.0 <= t <= 1.0:
+        return False
+    return _near([a[i] + t * d[i] for i in range(axes)], q, pen, tol)
 
 
 def position_tolerance(settings: Mapping[int, object]) -> float:

@@ -102,6 +102,7 @@ class JournalState:
     prefix: str | None = None  # digest of the lines before the failure point, written at the end
     run_start: int = 0  # the latest run (a resume is a run) began at this line
     run_acked: int = 0  # that run's acknowledged mark (the marks above are maxima over all runs)
+    run_synced: int = 0  # that run's known-to-have-run mark
     run_sent: int | None = None  # that run's write-ahead mark; None when it was not recorded
 
     def accepts(self, lines: Sequence[str]) -> bool:
@@ -188,11 +189,12 @@ def load_state(records: Iterable[dict]) -> JournalState:
             values.setdefault("digest", rec.get("digest", ""))
             start = int(rec.get("start", 0))
             values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
-                          run_acked=start, run_sent=start if rec.get("wa") else None)
+                          run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None)
         elif kind in ("ack", "send") and values:
             values["acked"] = max(values.get("acked", 0), int(rec["acked"]))
             values["synced"] = max(values.get("synced", 0), int(rec["synced"]))
             values["run_acked"] = max(values["run_acked"], int(rec["acked"]))
+            values["run_synced"] = max(values["run_synced"], int(rec["synced"]))
             if kind == "send":
                 values["run_sent"] = int(rec["sent"])
         elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
