@@ -1,9 +1,9 @@
 """The daemon's side of a real (or simulated) GRBL: open the port, run one job through `plotter.grbl`.
 
 `GrblLink` adapts `plotter.grbl.streamer.Streamer` to what a worker needs: stream a job from its journal
-(resume from the last pen-up with modal state restored, via `plotter.grbl.journal.resume_plan`), controls from
-other threads, pen-up, status. The journal lives in the jobs file, so a killed daemon loses nothing GRBL
-acknowledged.
+(resume exactly where the machine stopped, see `plotter.daemon.resume`; from the last pen-up when its position
+was lost), controls from other threads, pen-up, status. The journal lives in the jobs file and is written
+ahead of every line sent, so a killed daemon knows exactly which lines GRBL may have received.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Failures map onto job states in `_run` and nowhere else:
 - the device vanishes (`DeviceError`): the job is parked `paused` at its journal position (`device-lost`), the
   worker reconnects with bounded exponential backoff (interruptible by stop) and, if the device is configured
-  with `auto_resume` (the default), requeues the job on the same plotter from its last pen-up;
+  with `auto_resume` (the default), requeues the job on the same plotter to continue exactly where it stopped;
 - GRBL reset / ALARM / error (`GrblError`): `failed` with the decoded reason, resumable from the journal;
 - stop (SIGTERM): the stream is held and cancelled, the pen lifted, the job `interrupted` (resumable);
 - a user cancel: pen up, `cancelled`.
