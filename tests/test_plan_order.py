@@ -13,9 +13,11 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from plotter.errors import PlotterError
+from plotter.plan.matching import greedy_matching_order
 from plotter.plan.order import (
     OrderStats,
     best_directions,
+    default_kicks,
     greedy_order,
     held_karp_bound,
     mst_lower_bound,
@@ -184,12 +186,53 @@ def test_best_directions_is_the_optimum_for_a_fixed_order(seed, n):
     assert got == pytest.approx(min(pen_up_travel(S, E, st0, seq, np.array(f)) for f in every))
 
 
-def test_kicks_until_the_budget_stop_at_the_budget_and_help():
-    rng = np.random.default_rng(3)
-    centres = rng.uniform(0, 200, size=(40, 2))
-    strokes = [c + rng.normal(0, 4, size=(3, 2)) for c in centres for _ in range(4)]
-    sk = Sketch(strokes, unit="mm")
-    _, plain = order_strokes(sk, time_budget_s=30.0)
-    _, kicked = order_strokes(sk, time_budget_s=0.3, kicks=10**9)
-    assert kicked.seconds < 1.5  # a deadline, not a kick count, ended it
+def clustered(n_clusters: int, seed: int) -> Sketch:
+    """Clusters of short strokes scattered over a page, like a grid of sketches."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 200, size=(n_clusters, 2))
+    return Sketch([c + rng.normal(0, 4, size=(3, 2)) for c in centres for _ in range(4)], unit="mm")
+
+
+def test_kicks_counted_not_timed_help_and_are_reproducible():
+    sk = clustered(40, 3)
+    _, plain = order_strokes(sk, time_budget_s=60.0)
+    out, kicked = order_strokes(sk, time_budget_s=60.0, kicks=300)
+    again, same = order_strokes(sk, time_budget_s=60.0, kicks=300)
+    _, other_seed = order_strokes(sk, time_budget_s=60.0, kicks=300, seed=1)
     assert kicked.pen_up_after < plain.pen_up_after
+    assert same.pen_up_after == kicked.pen_up_after
+    assert [s.tolist() for s in again.strokes] == [s.tolist() for s in out.strokes]
+    assert other_seed.pen_up_after < plain.pen_up_after
+    with pytest.raises(PlotterError, match="seed"):
+        order_strokes(sk, kicks=1, seed=0.5)  # type: ignore[arg-type]
+
+
+def test_greedy_matching_is_a_path_from_the_start_through_every_stroke():
+    for seed in range(5):
+        sk = clustered(15, seed)
+        S, E = np.array([s[0] for s in sk.strokes]), np.array([s[-1] for s in sk.strokes])
+        seq, rev = greedy_matching_order(S, E, np.zeros(2))
+        assert sorted(seq.tolist()) == list(range(len(S)))
+        assert pen_up_travel(S, E, np.zeros(2), seq, rev) > 0
+
+
+def test_greedy_matching_joins_shortest_moves_first():
+    # strokes along a line, shuffled and some reversed: the shortest moves make the line, walked from 0
+    xs = [(1.0, 2.0), (7.0, 6.0), (3.0, 4.0), (5.0, 4.5)]
+    S = np.array([[a, 0.0] for a, _ in xs])
+    E = np.array([[b, 0.0] for _, b in xs])
+    seq, rev = greedy_matching_order(S, E, np.zeros(2))
+    assert seq.tolist() == [0, 2, 3, 1] and rev.tolist() == [False, False, True, True]
+    assert pen_up_travel(S, E, np.zeros(2), seq, rev) == pytest.approx(1.0 + 1.0 + 0.5 + 1.0)
+
+
+def test_default_kicks_scale_with_strokes_and_are_capped():
+    assert default_kicks(0) == 0 and default_kicks(10) == 20 and default_kicks(10**6) == 4000
+
+
+def test_stats_mst_bound_is_the_bound_of_the_input():
+    sk = clustered(6, 0)
+    _, stats = order_strokes(sk, start=(5.0, 5.0), time_budget_s=10.0)
+    S, E = np.array([s[0] for s in sk.strokes]), np.array([s[-1] for s in sk.strokes])
+    assert stats.mst_lower_bound == pytest.approx(mst_lower_bound(S, E, (5.0, 5.0)))
+    assert 0 < stats.mst_lower_bound <= stats.pen_up_after

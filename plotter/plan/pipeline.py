@@ -34,7 +34,9 @@ class JobOptions:
     merge_tolerance: float = 0.5  # 0: do not merge
     simplify: float = 0.1  # 0: do not simplify
     optimize: bool = True
-    time_budget_s: float = 1.0
+    time_budget_s: float = 1.0  # a cap on the ordering search; `kicks` decides how long it runs
+    kicks: int | None = None  # ILS kicks for the ordering; None: order.default_kicks(strokes)
+    seed: int = 0  # the ILS kicks are drawn from this: same page, same seed, same plan
     estimate: bool = True
     job_name: str | None = None
 
@@ -167,9 +169,12 @@ def plan_job(sketches: Sequence[Sketch], profile: Profile, options: JobOptions |
     start = home_in_bed_frame(profile)
     order = None
     if opts.optimize and len(sketch) > 1:
-        from plotter.plan.order import order_strokes
+        from plotter.plan.order import default_kicks, order_strokes
 
-        sketch, order = order_strokes(sketch, start=start, time_budget_s=opts.time_budget_s)
+        kicks = default_kicks(len(sketch)) if opts.kicks is None else opts.kicks
+        sketch, order = order_strokes(
+            sketch, start=start, time_budget_s=opts.time_budget_s, kicks=kicks, seed=opts.seed
+        )
     counts["strokes_out"] = len(sketch)
     counts["points_out"] = sketch.n_points
     gcode = emit(sketch, profile, job_name=opts.job_name)

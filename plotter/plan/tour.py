@@ -68,12 +68,13 @@ class Tour:
         rev: np.ndarray,
         k: int = 10,
         flip: bool = True,
+        nbr: np.ndarray | None = None,
     ) -> None:
         self.S, self.E, self.n, self.flip_ok = S, E, len(S), flip
         self.node = np.concatenate([[-1], seq]).astype(np.int64)  # stroke at each node, -1 = start
         self.rev = np.concatenate([[False], rev]).astype(bool)
         self.start = np.asarray(start, dtype=np.float64)
-        self.nbr = neighbour_table(S, E, self.start, k)
+        self.nbr = neighbour_table(S, E, self.start, k) if nbr is None else nbr  # nbr: reuse a Tour's
         self.k_or = K_OR
         self._rebuild()
         self.dirty = np.ones(self.n + 1, dtype=bool)  # nodes whose moves need (re-)evaluation
