@@ -76,3 +76,35 @@ def test_cable_pulled_anywhere_the_page_ends_exactly_as_planned(tmp_path, t: flo
         bench.machine.vanished = False  # plugged back: the same machine, still powered
         _finish(bench, store, job)
     assert unmatched(drawn_segments(bench.machine), planned_segments(GCODE)) == (0, 0)
+
+
+def test_a_board_that_rebooted_resumes_from_a_pen_up(tmp_path) -> None:
+    """An Arduino resets when its port is opened (and a USB-powered one when the cable comes back): it says
+    its banner and reports 0,0,0 wherever the pen stands. The open journal is marked reset, so the resume
+    goes back to a pen-up instead of trusting a position that a line near the end (the travel home) has."""
+    from plotter.daemon.resume import exact_resume
+    from plotter.grbl.journal import PenCommands, resume_plan
+    from plotter.grbl.protocol_grblsim import Serial
+
+    bench = SimBench([])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+
+        def die(acked: int) -> None:
+            if acked >= 26:
+                raise Died()
+
+        first = GrblLink(bench.open("p1", 115200), store, device="p1")
+        with pytest.raises(Died):
+            first.stream(job, LINES, die)
+        before = load_state(store.journal_records(job.id))
+        trap = exact_resume(LINES, (0.0, 0.0, 0.0), before.run_acked, first.pen, sent=before.run_sent)
+        assert trap is not None and trap.start > before.run_acked + 4  # what 0,0,0 would have skipped
+
+        rebooted = GrblLink(Serial.simulated(timeout=0.05), store, device="p1")  # a fresh board at 0,0,0
+        records = store.journal_records(job.id)
+        state = load_state(records)
+        assert state.status == "reset"
+        start, _ = rebooted._resume_point(store.get(job.id), LINES, records)
+        pens = PenCommands(up=first.pen.up, down=first.pen.down)
+        assert start == resume_plan(LINES, state.failure_point, pens).start_index <= before.run_acked

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, PlotterError
+from plotter.grbl.journal import JournalState
 
 log = logging.getLogger(__name__)
 _BUSY = ("Run", "Jog", "Home")
@@ -67,8 +68,14 @@ class GrblLink:
         """Connect without trusting what the line held: a machine still running lines it got before a USB
         drop (or before the daemon died) is left to finish them, then soft-reset (position kept when idle)
         so no half-received line can execute; a fresh board simply sends its banner."""
+        from plotter.grbl.protocol import Banner, Status
+
         link = self.streamer.link
-        st = link.status(timeout=2.0)
+        first = link.wait_for(lambda r: isinstance(r, (Banner, Status)), 2.5, poll=0.25)
+        if isinstance(first, Banner):  # it just booted: whatever it was drawing, its position is gone
+            for job_id in mark_position_lost(self.store, self.device):
+                log.warning("job %d: GRBL restarted (%s): resuming from a pen-up", job_id, first.raw)
+        st = first if isinstance(first, Status) else link.status(timeout=2.0)
         if st is not None:
             quiet = SETTLE_QUIET_S + pending_dwell(self.store, self.device)
             if st.state in _BUSY or (st.state == "Hold" and st.substate != 0) or quiet > SETTLE_QUIET_S:
@@ -206,27 +213,45 @@ def _settle(link: Any, quiet: float) -> None:
     raise DeviceError(f"GRBL did not come to rest within {SETTLE_S:g} s")
 
 
-def pending_dwell(store: JobStore, device: str | None) -> float:
-    """Seconds of G4 among the lines a job on `device` may have left unrun in GRBL's buffers: those between
-    its journal's acknowledged and sent marks (a G4 is acknowledged only once it has run)."""
-    if device is None:
-        return 0.0
-    from plotter.grbl.flow import clean_line, dwell_seconds
+def _open_journals(store: JobStore, device: str | None) -> Iterator[tuple[Job, JournalState]]:
+    """Jobs on `device` whose journal is open: a resume will need to know what the machine did."""
     from plotter.grbl.journal import load_state
 
-    total = 0.0
+    if device is None:
+        return
     for job in store.list(states=["running", "paused", "interrupted", "queued"], limit=1000):
         records = store.journal_records(job.id) if job.assigned == device and job.gcode else []
         if not records:
             continue
         try:
-            state = load_state(records)
+            yield job, load_state(records)
         except PlotterError:
             continue
-        lines = job.gcode.splitlines()
+
+
+def pending_dwell(store: JobStore, device: str | None) -> float:
+    """Seconds of G4 among the lines a job on `device` may have left unrun in GRBL's buffers: those between
+    its journal's acknowledged and sent marks (a G4 is acknowledged only once it has run)."""
+    from plotter.grbl.flow import clean_line, dwell_seconds
+
+    total = 0.0
+    for job, state in _open_journals(store, device):
+        lines = (job.gcode or "").splitlines()
         hi = len(lines) if state.run_sent is None else state.run_sent
         total += sum(dwell_seconds(clean_line(line)) for line in lines[state.run_acked : hi])
     return total
+
+
+def mark_position_lost(store: JobStore, device: str | None) -> list[int]:
+    """GRBL booted while jobs were on it (power cycle, or the reset an Arduino does when its port opens):
+    it reports 0,0,0 wherever the pen is. Journal that as a reset, so those jobs resume from a pen-up and
+    never from a line that happens to end at the origin. Returns the job ids."""
+    marked = []
+    for job, state in _open_journals(store, device):
+        if state.status not in ("alarm", "reset", "error", "lost"):
+            store.journal_append(job.id, {"t": "end", "status": "reset", "detail": "GRBL restarted"})
+            marked.append(job.id)
+    return marked
 
 
 def _buffer(status: Any) -> dict | None:
