@@ -253,7 +253,7 @@ def _search(
     ils_deadline = deadline - _FINISH_S - _FINISH_S_PER_STROKE * len(S)
     if reverse and len(S) >= 8 and 2 * time.perf_counter() - t1 < ils_deadline:
         seq2, rev2 = greedy_matching_order(S, E, st)
-        other = Tour(S, E, st, seq2, rev2, nbr=tour.nbr)
+        other = Tour(S, E, st, seq2, rev2, near=tour.near)
         if other.optimise(deadline) and other.cost() < tour.cost() - 1e-9:
             tour = other
     local = Local(tour)

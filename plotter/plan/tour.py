@@ -30,11 +30,13 @@ def _dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.abs(p - q)  # points are complex x + iy: one hypot per pair, no (N, 2) gathers
 
 
-def neighbour_table(S: np.ndarray, E: np.ndarray, start: np.ndarray, k: int) -> np.ndarray:
-    """(n + 1, k) distinct strokes nearest to each stroke's ends (row n: nearest to the start point).
+def neighbour_table(S: np.ndarray, E: np.ndarray, start: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n + 1, k) distinct strokes nearest to each stroke's ends (row n: nearest to the start point), and
+    each point's reach (2n + 1,): S ends, E ends, start; how far its share of the list surely extends.
 
     Both ends' nearest-end lists are merged nearest-first, the stroke itself and repeats dropped, so each
-    candidate costs one evaluation.
+    candidate costs one evaluation. A move whose new edge from a point is shorter than its reach is seen
+    by the lists; only longer ones need the full 2-opt pass.
     """
     n = len(S)
     ends = np.concatenate([S, E])  # end i belongs to stroke i % n
@@ -53,7 +55,7 @@ def neighbour_table(S: np.ndarray, E: np.ndarray, start: np.ndarray, k: int) -> 
     first = np.argsort(~ok, axis=1, kind="stable")  # valid entries first, in distance order
     count = ok.sum(axis=1, keepdims=True)
     table = np.take_along_axis(rows, np.take_along_axis(first, np.arange(width)[None, :] % count, 1), 1)
-    return table
+    return table, dist[:, min(k // 2, kk - 1)]
 
 
 class Tour:
@@ -68,13 +70,14 @@ class Tour:
         rev: np.ndarray,
         k: int = 10,
         flip: bool = True,
-        nbr: np.ndarray | None = None,
+        near: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.S, self.E, self.n, self.flip_ok = S, E, len(S), flip
         self.node = np.concatenate([[-1], seq]).astype(np.int64)  # stroke at each node, -1 = start
         self.rev = np.concatenate([[False], rev]).astype(bool)
         self.start = np.asarray(start, dtype=np.float64)
-        self.nbr = neighbour_table(S, E, self.start, k) if nbr is None else nbr  # nbr: reuse a Tour's
+        self.near = neighbour_table(S, E, self.start, k) if near is None else near  # or reuse a Tour's
+        self.nbr, self.reach = self.near
         self.k_or = K_OR
         self._rebuild()
         self.dirty = np.ones(self.n + 1, dtype=bool)  # nodes whose moves need (re-)evaluation
@@ -222,32 +225,40 @@ class Tour:
                 return True
 
     def full_two_opt(self, deadline: float) -> bool:
-        """One pass of 2-opt over *all* pairs: each node's best move, the disjoint ones applied; True if any.
+        """One pass of 2-opt from every long move to *all* others: each one's best, the disjoint applied.
 
         Neighbour lists miss improving moves around long jumps, where many ends are closer than the jump;
-        a full pass catches those. It is O(n^2) array work (in row blocks, to bound memory), so it runs only
-        after the cheap rounds have converged, and they then resume from the nodes it changed.
+        a full pass catches those. Only moves longer than their ends' reach can hide such a move (an
+        improving 2-opt has a new edge shorter than the old edge it replaces), so only those rows are
+        scanned: O(n) each, in row blocks to bound memory. It runs after the cheap rounds have converged,
+        and they then resume from the nodes it changed. True if it changed the tour.
         """
         n = self.n
+        st, rv = self.node[1:], self.rev[1:]
+        out_end = np.concatenate([[2 * n], np.where(rv, st, st + n)])  # reach row of B[k]
+        in_end = np.where(rv, st + n, st)  # of A[k + 1]
+        far = self.e > np.minimum(self.reach[out_end[:-1]], self.reach[in_end])
+        cand = np.flatnonzero(far)  # edges a shorter replacement may hide from the lists
         best_d, best_j = np.zeros(n), np.zeros(n, dtype=np.int64)
         block = max(1, 2**20 // (n + 1))
-        for r0 in range(0, n, block):
+        for r0 in range(0, len(cand), block):
             if time.perf_counter() > deadline:
                 return False
-            i = np.arange(r0, min(n, r0 + block))[:, None]
+            rows = cand[r0 : r0 + block]
+            i = rows[:, None]
             j = np.arange(n + 1)[None, :]
             j1 = np.minimum(j + 1, n)
             delta = np.abs(self.B[i] - self.B[j]) - self.e[i]
             delta += np.where(j < n, np.abs(self.A[i + 1] - self.A[j1]) - self.e_ext[j], 0.0)
-            delta[j <= i] = np.inf
+            delta[j == i] = np.inf
             k = np.argmin(delta, axis=1)
-            best_j[r0 : r0 + len(i)], best_d[r0 : r0 + len(i)] = k, delta[np.arange(len(i)), k]
+            best_j[rows], best_d[rows] = k, delta[np.arange(len(rows)), k]
         rows = np.flatnonzero(best_d < -_GAIN)
         if len(rows) == 0:
             return False
         busy, changed = bytearray(n + 2), np.zeros(n + 2, dtype=bool)
-        for i in rows[np.lexsort((rows, best_d[rows]))].tolist():
-            j = int(best_j[i])
+        for r in rows[np.lexsort((rows, best_d[rows]))].tolist():
+            i, j = min(r, int(best_j[r])), max(r, int(best_j[r]))
             if busy.find(1, i, j + 2) >= 0:
                 continue
             busy[i : j + 2] = b"\x01" * (j + 2 - i)
