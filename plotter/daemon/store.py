@@ -261,6 +261,7 @@ class JobStore:
             raise JobError("use transition() to change a job's state")
         with self._lock:
             self._update(job_id, {**fields, "updated": self._clock()})
+            self.progress.notify_all()  # `updated` moved: a long poll (`wait_changed`) must see it now
 
     def record_ack(self, job_id: int, acked: int) -> None:
         """Progress: lines GRBL acknowledged (the resume point itself comes from the journal table)."""
