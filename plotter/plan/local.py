@@ -87,7 +87,8 @@ class Local:
                     best, move = d, (0, lo + 1, n, 0, False)
         if i == 0:
             return best, move
-        for L in range(1, MAX_SEGMENT + 1):
+        node, flip_ok = self.node, self.flip_ok
+        for L in range(1, MAX_SEGMENT + 1):  # or-opt: move nodes i..i+L-1 to between p and p + 1
             s, h = i, i + L - 1
             if h > n:
                 break
@@ -95,34 +96,29 @@ class Local:
             gain = e(s - 1) + e(h) - (abs(B[s - 1] - A[h + 1]) if h < n else 0.0)
             if gain <= 0:  # taking the segment out saves nothing: rarely a winning move, skip it
                 continue
-            ps = {pos[c] for c in nbr[self.node[s]]} | {pos[c] for c in nbr[self.node[h]]}
-            ps |= {p - 1 for p in ps} | {0, n}
-            for p in ps:
+            # each candidate p comes with the new edge that made it a candidate (the near one), checked
+            # first: B[p]-a or b-A[p+1] as it is, B[p]-b or a-A[p+1] flipped
+            cands = [(pos[c], False) for c in nbr[node[s]]] + [(pos[c] - 1, False) for c in nbr[node[h]]]
+            if flip_ok:
+                cands += [(pos[c], True) for c in nbr[node[h]]] + [(pos[c] - 1, True) for c in nbr[node[s]]]
+            cands += [(0, False), (n, False)] + ([(0, True), (n, True)] if flip_ok else [])
+            for p, f in cands:
                 if s - 1 <= p <= h:
                     continue
+                x, y = (b, a) if f else (a, b)  # the segment's entry and exit after the move
                 bp = B[p]
                 if p < n:
                     ap = A[p + 1]
                     base = abs(bp - ap) + gain  # a first new edge longer than base + best cannot win
-                    d1 = abs(bp - a)
+                    d1 = abs(bp - x)
                     if d1 < base + best:
-                        d = d1 + abs(b - ap) - base
+                        d = d1 + abs(y - ap) - base
                         if d < best:
-                            best, move = d, (1, s, h, p, False)
-                    if self.flip_ok:
-                        d1 = abs(bp - b)
-                        if d1 < base + best:
-                            d = d1 + abs(a - ap) - base
-                            if d < best:
-                                best, move = d, (1, s, h, p, True)
+                            best, move = d, (1, s, h, p, f)
                 else:
-                    d = abs(bp - a) - gain
+                    d = abs(bp - x) - gain
                     if d < best:
-                        best, move = d, (1, s, h, p, False)
-                    if self.flip_ok:
-                        d = abs(bp - b) - gain
-                        if d < best:
-                            best, move = d, (1, s, h, p, True)
+                        best, move = d, (1, s, h, p, f)
         return best, move
 
     def _apply(self, move: tuple) -> list[int]:
@@ -144,7 +140,7 @@ class Local:
         count = 0
         while stack:
             count += 1
-            if (count & 15) == 0 and time.perf_counter() > deadline:
+            if (count & 3) == 0 and time.perf_counter() > deadline:
                 return False
             t = stack.pop()
             on.discard(t)

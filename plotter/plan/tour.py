@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 _GAIN = 1e-9  # a move must save more than this (mm) to count: no churning on rounding error
 MAX_SEGMENT = 3  # or-opt moves segments of 1..MAX_SEGMENT strokes
-K_OR = 5  # or-opt tries the first K_OR neighbours of a segment's ends
+K_OR = 4  # or-opt tries the first K_OR neighbours of a segment's ends
 
 
 def _dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ class Tour:
         start: np.ndarray,
         seq: np.ndarray,
         rev: np.ndarray,
-        k: int = 10,
+        k: int = 8,
         flip: bool = True,
         near: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
