@@ -153,6 +153,7 @@ CASES = [
     ("sim {d}/ok.gcode --fault bogus", 1, "unknown fault 'bogus'"),
     ("sim {d}/ok.gcode --set 110=-5", 1, "GRBL would answer error:4"),
     ("sim --pty --speed inf", 2, "finite number > 0"),
+    ("sim {d}/ok.gcode --trace {d}/t.txt", 2, "the trace is .svg or .png"),
     # ports: missing, a directory, bad simulator URLs (none of them "busy")
     ("stream {d}/ok.gcode -d /dev/ttyNONE -q", 1, "no device at /dev/ttyNONE"),
     ("stream {d}/ok.gcode -d {d} -q", 1, "is a directory, not a serial port"),

@@ -103,6 +103,8 @@ def sim(
     """
     from plotter.grbl.protocol_grblsim import SimOptions
 
+    if trace_path is not None and trace_path.suffix.lower() not in (".svg", ".png"):
+        raise click.BadParameter(f"{trace_path.name}: the trace is .svg or .png", param_hint="--trace")
     if use_pty == (gcode is not None):
         raise click.UsageError(
             "give a G-code FILE for a dry run, or --pty to serve a pseudo-terminal (not both)"
