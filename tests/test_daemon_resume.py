@@ -145,6 +145,7 @@ def test_pending_dwell_counts_the_unacknowledged_written_lines_of_this_plotters_
     [
         ((20, 15), 5, 6, True, True),  # held halfway along line 6: redraw it from its start, pen lowered
         ((20, 10), 5, 6, False, True),  # held exactly at line 5's end: continue with line 6
+        ((10, 10), 5, 5, False, True),  # not moved since `synced` (line 7 also ends here: not that one)
         ((5, 5), 5, 9, True, False),  # held on the travel home: pen up, travel again
         ((15, 15), 3, 7, True, True),  # on line 7 (20,20 -> 10,10): the first segment through it
         ((15, 10), 3, 5, True, True),  # early in the window: line 5, the first line of the stroke

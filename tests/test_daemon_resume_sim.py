@@ -108,3 +108,44 @@ def test_a_board_that_rebooted_resumes_from_a_pen_up(tmp_path) -> None:
         start, _ = rebooted._resume_point(store.get(job.id), LINES, records)
         pens = PenCommands(up=first.pen.up, down=first.pen.down)
         assert start == resume_plan(LINES, state.failure_point, pens).start_index <= before.run_acked
+
+
+@pytest.mark.parametrize("hold_at", [8, 17, 28])
+def test_held_when_the_daemon_died_redraws_only_the_cut_segment(tmp_path, hold_at: int) -> None:
+    """A user pause (feed hold) and then the daemon dies: GRBL stays in Hold:0 with lines in its buffers.
+    The reconnect sees the hold, so the soft reset flushed those lines and the pen stopped partway along a
+    segment: that segment is redrawn from its start; nothing else twice, nothing missing."""
+    import threading
+
+    from daemon_fakes import off_path
+
+    from plotter.errors import PlotterError
+
+    bench = SimBench([])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+        link = GrblLink(bench.open("p1", 115200), store, device="p1")
+
+        def pause() -> None:
+            try:
+                link.pause()
+            except PlotterError:
+                pass  # the stream died before confirming: nobody is listening any more
+
+        pauser = threading.Thread(target=pause)
+
+        def die_when_held(acked: int) -> None:
+            if acked >= hold_at and not pauser.is_alive() and pauser.ident is None:
+                pauser.start()
+            st = link.streamer.last_status
+            if pauser.ident is not None and st is not None and st.state == "Hold" and st.substate == 0:
+                raise Died()
+
+        with pytest.raises(Died):
+            link.stream(job, LINES, die_when_held)
+        pauser.join(30)
+        _finish(bench, store, job)
+        assert load_state(store.journal_records(job.id)).status == "done"
+    drawn, planned = drawn_segments(bench.machine), planned_segments(GCODE)
+    extra, missing = unmatched(drawn, planned)
+    assert missing == 0 and extra <= 1 and off_path(drawn, planned) == 0

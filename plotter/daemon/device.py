@@ -73,9 +73,13 @@ class GrblLink:
         link = self.streamer.link
         first = link.wait_for(lambda r: isinstance(r, (Banner, Status)), 2.5, poll=0.25)
         if isinstance(first, Banner):  # it just booted: whatever it was drawing, its position is gone
-            for job_id in mark_position_lost(self.store, self.device):
+            over = (None, "vanished", "cancelled", "done")
+            for job_id in mark_journals(self.store, self.device, "reset", "GRBL restarted", over):
                 log.warning("job %d: GRBL restarted (%s): resuming from a pen-up", job_id, first.raw)
         st = first if isinstance(first, Status) else link.status(timeout=2.0)
+        if st is not None and st.state in ("Hold", "Door"):
+            for job_id in mark_journals(self.store, self.device, "cancelled", "held", (None, "vanished")):
+                log.info("job %d: GRBL was held: its buffers are flushed, the cut segment is redrawn", job_id)
         if st is not None:
             quiet = SETTLE_QUIET_S + pending_dwell(self.store, self.device)
             if st.state in _BUSY or (st.state == "Hold" and st.substate != 0) or quiet > SETTLE_QUIET_S:
@@ -242,14 +246,18 @@ def pending_dwell(store: JobStore, device: str | None) -> float:
     return total
 
 
-def mark_position_lost(store: JobStore, device: str | None) -> list[int]:
-    """GRBL booted while jobs were on it (power cycle, or the reset an Arduino does when its port opens):
-    it reports 0,0,0 wherever the pen is. Journal that as a reset, so those jobs resume from a pen-up and
-    never from a line that happens to end at the origin. Returns the job ids."""
+def mark_journals(store: JobStore, device: str | None, status: str, detail: str, over: tuple) -> list[int]:
+    """End the open journals of `device`'s jobs whose last status is in `over` with `status`: what the
+    reconnect learnt about the machine decides how they resume. Returns the job ids.
+
+    - "reset" when GRBL booted (power cycle, or the reset an Arduino does when its port opens): it reports
+      0,0,0 wherever the pen is, so a pen-up resume, never a line that happens to end at the origin;
+    - "cancelled" when it was in a feed hold (a user pause when the daemon died or the cable went): the
+      soft reset flushes what it held, so it did not run every line it received; the cut segment rule."""
     marked = []
     for job, state in _open_journals(store, device):
-        if state.status not in ("alarm", "reset", "error", "lost"):
-            store.journal_append(job.id, {"t": "end", "status": "reset", "detail": "GRBL restarted"})
+        if state.status in over:
+            store.journal_append(job.id, {"t": "end", "status": status, "detail": detail})
             marked.append(job.id)
     return marked
 

@@ -159,6 +159,8 @@ def segment_resume(
     states = states_after(lines, pen)
     hi = len(lines) if sent is None else min(sent, len(lines))
     prev = states[synced - 1] if synced > 0 else _State()
+    if synced > 0 and _near(prev.pos, position, pen, tolerance):  # held before it moved past `synced`
+        return ExactResume(synced, _preamble(prev, pen), synced - 1)
     for j in range(max(0, synced), hi):
         a, b = prev.pos, states[j].pos
         if _near(b, position, pen, tolerance):
