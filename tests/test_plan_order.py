@@ -13,6 +13,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from plotter.errors import PlotterError
+from plotter.plan.local import Local
 from plotter.plan.matching import greedy_matching_order
 from plotter.plan.order import (
     OrderStats,
@@ -24,6 +25,7 @@ from plotter.plan.order import (
     order_strokes,
     pen_up_travel,
 )
+from plotter.plan.tour import Tour
 from plotter.sketch import Sketch
 
 stroke = arrays(np.float64, st.tuples(st.integers(1, 4), st.just(2)), elements=st.floats(0, 100, width=32))
@@ -236,3 +238,19 @@ def test_stats_mst_bound_is_the_bound_of_the_input():
     S, E = np.array([s[0] for s in sk.strokes]), np.array([s[-1] for s in sk.strokes])
     assert stats.mst_lower_bound == pytest.approx(mst_lower_bound(S, E, (5.0, 5.0)))
     assert 0 < stats.mst_lower_bound <= stats.pen_up_after
+
+
+def test_ils_keeps_a_valid_tour_and_tracks_its_cost_exactly():
+    # the kicks and repairs update the cost by deltas; it must equal the travel recomputed from scratch
+    for seed in range(3):
+        sk = clustered(30, seed)
+        S, E = np.array([s[0] for s in sk.strokes]), np.array([s[-1] for s in sk.strokes])
+        start = np.array([0.0, 0.0])
+        tour = Tour(S, E, start, *greedy_order(S, E, start))
+        assert tour.optimise(float("inf"))
+        local = Local(tour)
+        assert local.ils(200, float("inf"), seed=seed)
+        seq, rev = local.order()
+        assert sorted(seq.tolist()) == list(range(len(S)))
+        assert local.cost == pytest.approx(pen_up_travel(S, E, start, seq, rev), abs=1e-9)
+        assert local.cost <= tour.cost() + 1e-9

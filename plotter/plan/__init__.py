@@ -16,6 +16,7 @@ _EXPORTS = {
     "order_strokes": "plotter.plan.order",
     "OrderStats": "plotter.plan.order",
     "mst_lower_bound": "plotter.plan.order",
+    "default_kicks": "plotter.plan.order",
     "Kinematics": "plotter.plan.motion",
     "PlannerQueue": "plotter.plan.motion",
     "Progress": "plotter.plan.motion",

@@ -3,11 +3,12 @@
 Pen-up travel is pure overhead on a plotter (time, and a chance for the pen to drag). The greedy pass walks
 from the pen's start to the nearest free stroke end (a KD-tree over both ends of every stroke, rebuilt as
 strokes are used up), drawing the stroke backwards when its far end was nearer. `plotter.plan.tour` then
-improves the path with 2-opt and or-opt moves that reverse strokes too, within a time budget, optionally
-followed by iterated local search (`kicks`); an exact dynamic programme then picks every stroke's direction
-for the final order. The result is never worse than the input order, and `OrderStats` reports a
-minimum-spanning-tree lower bound (computed when read) so a user can see how far from optimal the plan
-can at most be; `held_karp_bound` is a tighter (slower, O(n^2) per step) bound for benchmarks."""
+improves the path with 2-opt and or-opt moves that reverse strokes too, within a time budget. With `kicks`,
+a second local search from a greedy matching (`plotter.plan.matching`) runs if it fits, and iterated local
+search (`plotter.plan.local`) continues from the better one; an exact dynamic programme then picks every
+stroke's direction for the final order. The result is never worse than the input order, and `OrderStats`
+reports a minimum-spanning-tree lower bound (computed when read) so a user can see how far from optimal
+the plan can at most be; `held_karp_bound` is a tighter (slower, O(n^2) per step) bound for benchmarks."""
 
 from __future__ import annotations
 
