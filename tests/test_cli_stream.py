@@ -201,6 +201,36 @@ def test_ctrl_c_holds_then_resumes_or_cancels(tmp_path: Path, answer: str, summa
 
 
 @needs_sim
+def test_sigterm_cancels_with_the_pen_up_and_exits_143(tmp_path: Path) -> None:
+    """`kill PID` mid-job (systemd, a script): hold, soft reset, pen up, the journal says cancelled."""
+    import signal
+    import subprocess
+    import sys
+
+    lines = ["G21 G90", "M3 S1000", "G4 P0.1"] + [f"G1 X{10 + i % 50} Y{10 + (i // 50) * 2} F3000"
+                                                  for i in range(300)] + ["M5", "M2"]
+    job = _write(tmp_path, lines)
+    proc = subprocess.Popen([sys.executable, "-m", "plotter", "stream", str(job), "--device",
+                             "grblsim://?clock=realtime&speed=5", "--profile", "grbl-servo"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        seen = [proc.stderr.readline()]  # type: ignore[union-attr]
+        while not seen[-1].startswith("stream "):  # the job is running
+            seen.append(proc.stderr.readline())  # type: ignore[union-attr]
+            assert seen[-1], seen
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "terminated: cancelling" in err and "Traceback" not in err
+    assert "cancelled:" in out
+    journal = (tmp_path / "job.gcode.journal").read_text().splitlines()
+    assert '"cancelled"' in journal[-1], journal[-1]
+
+
+@needs_sim
 def test_unwritable_journal_is_one_line_before_anything_moves(tmp_path: Path) -> None:
     job = _write(tmp_path, PROGRAM)
     bad = tmp_path / "no" / "dir" / "j"

@@ -6,9 +6,11 @@ worker thread so that Ctrl-C here can ask for a feed hold and then resume or can
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -17,6 +19,29 @@ from plotter.cli.params import INPUT_FILE
 from plotter.errors import GcodeError, JobError
 
 EXIT_CANCELLED = 130  # as a shell reports a job ended by Ctrl-C: scripts must not take a cancel for "done"
+EXIT_TERMINATED = 143  # 128 + SIGTERM: stopped by `kill`/systemd, after the same hold, reset and pen up
+
+
+class _Terminated(Exception):
+    """SIGTERM while streaming: cancel at once (no question), so the pen is not left down on the paper."""
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """SIGTERM raises `_Terminated` in the main thread while the job runs (a second one kills, as before)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -128,9 +153,12 @@ class _Bar:
             click.echo("", err=True)
 
 
-def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
-    """Run `job()` in a thread; Ctrl-C holds the machine and asks resume or cancel."""
+def _run_interruptible(streamer, job) -> tuple[object, bool]:  # type: ignore[no-untyped-def]
+    """Run `job()` in a thread; Ctrl-C holds the machine and asks resume or cancel, SIGTERM cancels.
+
+    Returns (the job's result, whether SIGTERM cancelled it)."""
     box: dict[str, object] = {}
+    terminated = False
     finished = threading.Event()  # not Thread.join: an interrupted join can make is_alive() lie (3.11)
 
     def target() -> None:
@@ -146,6 +174,13 @@ def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
     while not finished.is_set():
         try:
             finished.wait(0.2)
+        except _Terminated:
+            click.echo("\nterminated: cancelling (feed hold, soft reset, pen up)...", err=True)
+            terminated = True
+            try:
+                streamer.cancel()
+            except JobError:
+                continue  # the job ended meanwhile
         except KeyboardInterrupt:
             click.echo("\nfeed hold...", err=True)
             try:
@@ -155,6 +190,8 @@ def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
                                       err=True)
             except (KeyboardInterrupt, click.Abort):
                 choice = "c"
+            except _Terminated:  # killed while asking: no one is there to answer
+                choice, terminated = "c", True
             except JobError:
                 continue  # the job ended meanwhile
             try:
@@ -163,7 +200,7 @@ def _run_interruptible(streamer, job) -> object:  # type: ignore[no-untyped-def]
                 continue
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
-    return box.get("result")
+    return box.get("result"), terminated
 
 
 @click.command()
@@ -240,8 +277,9 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         bar = _Bar("stream", estimate, enabled)
         journal = Journal(JsonLinesSink(journal_path), edited_from=edited_from)
         try:
-            result = _run_interruptible(streamer, lambda: streamer.stream(
-                lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
+            with _sigterm_cancels():
+                result, terminated = _run_interruptible(streamer, lambda: streamer.stream(
+                    lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
         except (StreamError, PortLostError) as exc:
             bar.close()
             raise click.ClickException(f"{exc} (resume with --resume {journal_path})") from None
@@ -255,7 +293,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
                + (f"; {result.detail}" if result.detail and result.detail != result.status else ""))
     if result.status == "cancelled":  # type: ignore[attr-defined]
         click.echo(f"cancelled: resume with --resume {journal_path}", err=True)
-        raise SystemExit(EXIT_CANCELLED)
+        raise SystemExit(EXIT_TERMINATED if terminated else EXIT_CANCELLED)
 
 
 @click.command()
