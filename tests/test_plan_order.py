@@ -48,10 +48,10 @@ def dense_mst(sk: Sketch, start=(0.0, 0.0)) -> float:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(stroke, min_size=0, max_size=30), st.booleans())
-def test_order_is_a_permutation_with_reversals_and_never_worse(strokes, reverse):
+@given(st.lists(stroke, min_size=0, max_size=30), st.booleans(), st.sampled_from([0, 25]))
+def test_order_is_a_permutation_with_reversals_and_never_worse(strokes, reverse, kicks):
     sk = Sketch(strokes, unit="mm")
-    out, stats = order_strokes(sk, start=(0.0, 0.0), time_budget_s=10.0, reverse=reverse)
+    out, stats = order_strokes(sk, start=(0.0, 0.0), time_budget_s=10.0, reverse=reverse, kicks=kicks)
     assert sorted(map(canon, out.strokes)) == sorted(map(canon, sk.strokes))
     if not reverse:
         assert sorted(tuple(map(tuple, s)) for s in out.strokes) == sorted(
@@ -216,6 +216,16 @@ def test_greedy_matching_is_a_path_from_the_start_through_every_stroke():
         seq, rev = greedy_matching_order(S, E, np.zeros(2))
         assert sorted(seq.tolist()) == list(range(len(S)))
         assert pen_up_travel(S, E, np.zeros(2), seq, rev) > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40))
+def test_greedy_matching_is_a_permutation_even_with_coincident_ends(seed, n):
+    rng = np.random.default_rng(seed)
+    S = rng.integers(0, 4, size=(n, 2)).astype(float)  # a 4 x 4 grid: many ends on the same point
+    E = rng.integers(0, 4, size=(n, 2)).astype(float)
+    seq, rev = greedy_matching_order(S, E, np.zeros(2), k=3)
+    assert sorted(seq.tolist()) == list(range(n)) and rev.shape == (n,)
 
 
 def test_greedy_matching_joins_shortest_moves_first():
