@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "- `... + ILS in 0.9x vpype's time`: `order_strokes(page, time_budget_s=B, kicks=10**9)`, B = 0.9 ×",
         "  the best-of-5 time of the vpype baseline measured just before in this run (merging included in",
         "  B for the merge row): a second local search from a greedy matching when it fits, then iterated",
-        "  local search until the budget, so never slower than vpype;",
+        "  local search until the budget, which ends before vpype's time (scheduler permitting);",
         "- `ours: as plan_job runs it`: `order_strokes(page, kicks=default_kicks(n))`, what",
         "  `plotter export`, `plotter draw` and the daemon run: 2 seeded kicks per stroke, 1 s cap; same",
         "  page, same plan.",
