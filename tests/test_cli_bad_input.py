@@ -9,8 +9,12 @@ is malformed on the command line itself, shown with the usage line).
 from __future__ import annotations
 
 import importlib.util
+import io
+import pickle
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -33,6 +37,18 @@ class Hostile:
         return (Path.touch, (self.path,))
 
 
+def _npy_header(descr: str) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False, "shape": (2,)})
+    return out.getvalue()
+
+
+def _npz(path: Path, member: bytes) -> None:
+    """A zip that is a fine .npz on the outside, holding one `test.npy` with these bytes."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("test.npy", member)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every bad (and a few good) input file the table refers to, made once."""
@@ -51,6 +67,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "empty.gcode").write_text("; only a comment\n")
     for ext in ("gcode", "json", "ndjson", "npz", "svg", "yaml"):
         (d / f"garbage.{ext}").write_bytes(garbage)
+    (d / "late.ndjson").write_bytes(b'{"drawing": [[[0, 1], [0, 1]]]}\n\xff\xfe\n')  # binary on line 2
+    (d / "deep.json").write_text("[" * 100_000)
+    (d / "deep.ndjson").write_text("[" * 100_000 + "\n")
+    (d / "bigint.json").write_text('{"format":"plotter-sketch","version":1,'
+                                   '"strokes":[[[' + "1" * 5000 + ",0]]]}")
+    _npz(d / "intpickle.npz", _npy_header("|O") + pickle.dumps(7, protocol=2))
+    _npz(d / "badheader.npz", b"\x93NUMPY\x01\x00\x10\x00{'descr': (    \n")
     (d / "empty.json").write_text("")
     (d / "empty.ndjson").write_text("")
     (d / "cat.json").write_text('{"format":"plotter-sketch","version":1,"unit":"px","strokes":'
@@ -61,9 +84,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "empty.yaml").write_text("")
     return d
 
-
-NDJSON_BUG = pytest.mark.xfail(strict=True, reason="plotter/sketch/formats/ndjson.py lets UnicodeDecodeError "
-                                                   "out of a binary .ndjson (not this suite's code)")
 
 # (arguments with {d} for the files' folder, exit status, words the one Error line must hold)
 CASES = [
@@ -101,7 +121,13 @@ CASES = [
     ("animate {d}/garbage.svg --gif {d}/o.gif", 1, "not well-formed XML"),
     ("animate {d}/garbage.npz --gif {d}/o.gif", 1, "not a readable .npz"),
     ("animate {d}/empty.ndjson --gif {d}/o.gif", 1, "holds no drawings"),
-    pytest.param("animate {d}/garbage.ndjson --gif {d}/o.gif", 1, "not a UTF-8", marks=NDJSON_BUG),
+    ("animate {d}/garbage.ndjson --gif {d}/o.gif", 1, "garbage.ndjson: not a UTF-8 text file"),
+    ("animate {d}/late.ndjson --gif {d}/o.gif", 1, "late.ndjson line 2: not a UTF-8 text file"),
+    ("animate {d}/deep.json --gif {d}/o.gif", 1, "not usable JSON (maximum recursion depth"),
+    ("animate {d}/deep.ndjson --gif {d}/o.gif", 1, "deep.ndjson line 1: not usable JSON"),
+    ("animate {d}/bigint.json --gif {d}/o.gif", 1, "not usable JSON (Exceeds the limit (4300 digits)"),
+    ("animate {d}/intpickle.npz --gif {d}/o.gif", 1, "test.npy holds a pickled int, not an array"),
+    ("animate {d}/badheader.npz --gif {d}/o.gif", 1, "test.npy is not a readable .npy array"),
     ("animate {d}/ok.gcode --gif {d}/no/such/dir/o.gif", 1, "cannot write"),
     ("complete {d}/missing.json --checkpoint {d}/rnn.pt", 1, "does not exist"),
     ("complete {d}/empty.json --checkpoint {d}/rnn.pt", 1, "not valid JSON"),
@@ -112,7 +138,16 @@ CASES = [
     ("export {d}/empty.json -o {d}/o.gcode", 1, "not valid JSON"),
     ("export {d}/garbage.npz -o {d}/o.gcode", 1, "not a readable .npz"),
     ("export {d}/hostile.pt -o {d}/o.gcode", 1, "no sketch arrays"),
-    pytest.param("export {d}/garbage.ndjson -o {d}/o.gcode", 1, "not a UTF-8", marks=NDJSON_BUG),
+    ("export {d}/garbage.ndjson -o {d}/o.gcode", 1, "garbage.ndjson: not a UTF-8 text file"),
+    ("complete {d}/garbage.ndjson --checkpoint {d}/rnn.pt", 1, "garbage.ndjson: not a UTF-8 text file"),
+    ("draw --class cat --checkpoint {d}/rnn.pt --complete {d}/garbage.ndjson --dry-run -y --no-daemon "
+     "-o {d}/o.gcode", 1, "garbage.ndjson: not a UTF-8 text file"),
+    ("draw --class cat --checkpoint {d}/rnn.pt --complete {d}/missing.json --dry-run -y --no-daemon", 1,
+     "file {d}/missing.json does not exist"),
+    ("draw --class cat --checkpoint {d}/rnn.pt --complete {d} --dry-run -y --no-daemon", 1, "is a directory"),
+    # training data: missing, binary
+    ("train sketch-rnn --data {d}/missing --class cat", 1, "data {d}/missing does not exist"),
+    ("train sketch-rnn --data {d}/garbage.ndjson --class cat --steps 1", 1, "not a UTF-8 text file"),
     # profiles: malformed YAML, a bad field, not a mapping, empty, binary, unknown name, missing file
     ("profiles validate {d}/bad.yaml", 1, "invalid YAML at line 3"),
     ("profiles validate {d}/badfield.yaml", 1, "bed.width: must be a number > 0"),
@@ -182,7 +217,7 @@ def test_bad_input_is_one_error_line(files: Path, template: str, code: int, word
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
-    assert words in errors[0], result.output
+    assert words.replace("{d}", str(files)) in errors[0], result.output
     assert result.exit_code == code, result.output
     assert not (files / "PWNED").exists(), "loading a checkpoint ran code from its pickle"
 

@@ -169,6 +169,82 @@ def test_unreadable_and_unknown_files(tmp_path):
         read_sketches(ndjson)
 
 
+PREFIXES = [b"", b"{", b"[", b"<svg", b"PK\x03\x04", b'{"drawing": [[[0, 1], [0, 1]]]}\n']
+
+
+@pytest.mark.parametrize("ext", [".ndjson", ".jsonl", ".json", ".svg", ".npz", ".bin"])
+def test_random_bytes_are_a_format_error_in_every_reader(tmp_path, ext):
+    """Whatever the bytes, a reader raises SketchFormatError (the CLI's one line), not UnicodeDecodeError."""
+    rng = np.random.default_rng(7)
+    for i in range(60):
+        path = tmp_path / f"r{i}{ext}"
+        path.write_bytes(PREFIXES[i % len(PREFIXES)] + rng.bytes(int(rng.choice([1, 3, 40, 600]))))
+        try:
+            read_sketches(path)
+        except SketchFormatError:
+            pass
+
+
+def _npz_member(path, member):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("test.npy", member)
+    return path
+
+
+def _object_header():
+    import io
+
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        (b"\x93NUMPY\x01\x00\x10\x00{'descr': (    \n", "test.npy is not a readable .npy array"),
+        (_object_header() + b"\x80\x02]q\x00(K\x01K\x02e.", "holds a pickled list, not an array"),
+        (_object_header() + b"\x80\x04\x95" + b"\xff" * 8, "test.npy is not a readable .npy array"),
+        (_object_header() + b"\x80\x02cnumpy\nndarray\nK\x01R.", "test.npy is not a readable .npy array"),
+    ],
+    ids=["header-tokens", "list-pickle", "frame-overflow", "reduce-non-tuple"],
+)
+def test_damaged_npy_members_are_one_line(tmp_path, member, message):
+    with pytest.raises(SketchFormatError, match=message) as err:
+        read_sketches(_npz_member(tmp_path / "d.npz", member))
+    assert str(err.value).startswith("d.npz: ") and "\n" not in str(err.value)
+
+
+def test_ndjson_binary_and_bom(tmp_path):
+    binary = tmp_path / "b.ndjson"
+    binary.write_bytes(bytes(range(256)) * 4)  # line 1 is ASCII control bytes: still "binary", not "not JSON"
+    with pytest.raises(SketchFormatError, match=r"^b.ndjson: not a UTF-8 text file$"):
+        read_sketches(binary)
+    late = tmp_path / "late.ndjson"
+    late.write_bytes(b'{"drawing": [[[0, 1], [0, 1]]]}\n' * 300 + b"\xff\xfe\n")  # past the sniffed block
+    with pytest.raises(SketchFormatError, match=r"^late.ndjson line 301: not a UTF-8 text file$"):
+        read_sketches(late)
+    bom = tmp_path / "bom.ndjson"
+    bom.write_bytes(b'\xef\xbb\xbf{"drawing": [[[0, 1], [0, 1]]]}\n')
+    assert read_sketches(bom)[0].n_points == 2
+    bom_json = tmp_path / "bom.json"
+    bom_json.write_bytes(b'\xef\xbb\xbf{"format": "plotter-sketch", "version": 1, '
+                         b'"strokes": [[[0, 0], [1, 1]]]}')
+    assert read_sketches(bom_json)[0].n_points == 2
+
+
+@pytest.mark.parametrize("ext", [".json", ".ndjson"])
+def test_json_too_deep_or_too_long_an_integer(tmp_path, ext):
+    deep = tmp_path / f"deep{ext}"
+    deep.write_text("[" * 100_000)
+    with pytest.raises(SketchFormatError, match="not usable JSON"):
+        read_sketches(deep)
+    big = tmp_path / f"big{ext}"
+    big.write_text('{"drawing": [[[' + "1" * 5000 + "], [0]]]}")
+    with pytest.raises(SketchFormatError, match=r"not usable JSON \(Exceeds the limit"):
+        read_sketches(big)
+
+
 def test_svg_writer_has_physical_size_and_reads_back(tmp_path, square):
     mm = square.scale(3.0, unit="mm").translate(20, 30)
     path = write_svg(mm, tmp_path / "p.svg", page=(0, 0, 210, 297), travel=True, start=(0, 297))

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from plotter.cli.params import PAPER
+from plotter.cli.params import INPUT_FILE, PAPER
 from plotter.errors import JobError, PlotterError
 
 DEFAULT_PROFILE = "grbl-servo"
@@ -85,7 +85,7 @@ def _hms(seconds: float | None) -> str:
 @click.option(
     "--complete",
     "partial",
-    type=click.Path(exists=True, dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Continue this partial drawing (SVG, JSON, .ndjson) n ways instead of starting afresh.",
 )

@@ -117,6 +117,20 @@ class InputFile(click.Path):
         return path
 
 
+class InputPath(InputFile):
+    """An existing file or directory to read (training data: a folder of .npz/.ndjson or one file)."""
+
+    def __init__(self, what: str = "path") -> None:
+        super().__init__(what)
+        self.dir_okay = True
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = Path(str(value))
+        if not path.exists():
+            raise click.ClickException(f"{self.what} {path} does not exist")
+        return path
+
+
 class FiniteFloat(click.ParamType):
     """A float that is not nan or inf (click's float and FloatRange accept nan, which poisons geometry
     silently)."""
@@ -136,6 +150,7 @@ class FiniteFloat(click.ParamType):
 LENGTH = Length()
 INPUT_FILE = InputFile()
 CHECKPOINT_FILE = InputFile("checkpoint")
+INPUT_PATH = InputPath("data")
 FINITE = FiniteFloat()
 GRID = Grid()
 PAPER = PaperSize()

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from plotter.cli.params import INPUT_PATH
+
 _SCHEDULES = click.Choice(["exp-decay", "warmup-cosine", "constant"])
 
 
@@ -27,7 +29,7 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 "--data",
                 "data_path",
                 required=True,
-                type=click.Path(exists=True, path_type=Path),
+                type=INPUT_PATH,
                 help="A directory, a sketch-rnn/packed .npz, or a Quick, Draw! .ndjson.",
             ),
             click.option(

@@ -20,7 +20,7 @@ import numpy as np
 
 from plotter.errors import SketchFormatError
 from plotter.sketch.core import UNITS, Sketch
-from plotter.sketch.formats.ndjson import record_to_sketch
+from plotter.sketch.formats.ndjson import record_to_sketch, short_reason
 
 FORMAT = "plotter-sketch"
 COLLECTION = "plotter-sketches"
@@ -100,7 +100,7 @@ def parse_document(doc: Any, name: str) -> list[Sketch]:
 
 def read_json(path: Path) -> list[Sketch]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a BOM from a Windows editor is not an error
     except OSError as exc:
         raise SketchFormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -109,6 +109,8 @@ def read_json(path: Path) -> list[Sketch]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SketchFormatError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, an integer over 4300 digits
+        raise SketchFormatError(f"{path.name}: not usable JSON ({short_reason(exc)})") from None
     return parse_document(doc, path.name)
 
 

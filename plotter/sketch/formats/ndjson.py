@@ -72,6 +72,42 @@ def parse_drawing(drawing: Any, where: str) -> list[np.ndarray]:
     return simplify_raw(strokes) if raw else strokes
 
 
+def looks_binary(head: bytes) -> bool:
+    """A NUL byte or invalid UTF-8 in the first block: say "binary" instead of "line 1: not JSON"."""
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 3  # a character cut by the block's end is not an error
+    return False
+
+
+def parse_line(raw: bytes, where: str, *, first: bool = False) -> Any:
+    """One line's JSON value, or None for a blank line.
+
+    Why bytes in, decoded here: a binary file must fail as one `SketchFormatError` naming its line, not as a
+    `UnicodeDecodeError` raised by a text-mode iterator; a BOM (Windows editors) is tolerated on line 1.
+    """
+    try:
+        line = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError:
+        raise SketchFormatError(f"{where}: not a UTF-8 text file") from None
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SketchFormatError(f"{where}: not JSON ({exc.msg})") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, an integer over 4300 digits
+        raise SketchFormatError(f"{where}: not usable JSON ({short_reason(exc)})") from None
+
+
+def short_reason(exc: BaseException) -> str:
+    """First clause of a Python message, for a one-line error."""
+    return str(exc).split(";")[0].split(":")[0].strip() or type(exc).__name__
+
+
 def _key(name: str) -> str:
     return name.strip().lower().replace(" ", "_")
 
@@ -87,19 +123,19 @@ def read_ndjson(
     wanted = None if index is None else ({index} if isinstance(index, int) else set(index))
     out: list[Sketch] = []
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")
     except OSError as exc:
         raise SketchFormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
     with fh:
+        if looks_binary(fh.read(4096)):
+            raise SketchFormatError(f"{path.name}: not a UTF-8 text file")
+        fh.seek(0)
         n = -1
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+        for lineno, raw in enumerate(fh, start=1):
             where = f"{path.name} line {lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SketchFormatError(f"{where}: not JSON ({exc.msg})") from None
+            rec = parse_line(raw, where, first=lineno == 1)
+            if rec is None:
+                continue
             if not isinstance(rec, dict) or "drawing" not in rec:
                 raise SketchFormatError(f"{where}: a Quick, Draw! record needs a 'drawing' field")
             word = rec.get("word")

@@ -45,16 +45,39 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
-    """Read one `.npy` member; object arrays go through the restricted unpickler."""
-    with archive.open(member) as fh:
-        version = np.lib.format.read_magic(fh)
-        fmt = np.lib.format
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        _shape, _fortran, dtype = reader(fh)
-        if dtype.hasobject:
-            return _SafeUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
-    with archive.open(member) as fh:
-        return np.lib.format.read_array(fh, allow_pickle=False)
+    """Read one `.npy` member; object arrays go through the restricted unpickler.
+
+    Why the wide `except`: a damaged header or pickle can fail in any of a dozen ways (tokenize errors in
+    the header, TypeError/OverflowError/MemoryError from forged pickle opcodes, a pickle of an int); each
+    is a malformed file to the user, reported as one line that names the member.
+    """
+    try:
+        with archive.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            fmt = np.lib.format
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            _shape, _fortran, dtype = reader(fh)
+            if dtype.hasobject:
+                arr = _SafeUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
+            else:
+                arr = None
+        if arr is None:
+            with archive.open(member) as fh:
+                arr = np.lib.format.read_array(fh, allow_pickle=False)
+    except pickle.UnpicklingError:
+        raise  # the refusal of a hostile global, reported by the caller
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        reason = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        where = f"{_name(archive)}: {member}"
+        raise SketchFormatError(f"{where} is not a readable .npy array ({reason})") from None
+    if not isinstance(arr, np.ndarray):
+        where = f"{_name(archive)}: {member}"
+        raise SketchFormatError(f"{where} holds a pickled {type(arr).__name__}, not an array")
+    return arr
+
+
+def _name(archive: zipfile.ZipFile) -> str:
+    return Path(archive.filename or "archive").name
 
 
 def _stroke3(arr: object, name: str, i: int) -> np.ndarray:
