@@ -82,6 +82,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "badfield.yaml").write_text("name: x\nfirmware: grbl\nbed: {width: -5, height: 100}\n")
     (d / "list.yaml").write_text("- 1\n- 2\n")
     (d / "empty.yaml").write_text("")
+    (d / "devstr.yaml").write_text("devices: grblsim://\n")
+    (d / "devlist.yaml").write_text("devices:\n  - grblsim://\n")
     return d
 
 
@@ -155,6 +157,11 @@ CASES = [
     ("profiles validate {d}/empty.yaml", 1, "must be a YAML mapping"),
     ("profiles validate {d}/garbage.yaml", 1, "not a UTF-8 text file"),
     ("profiles show nosuchprofile", 1, "unknown profile 'nosuchprofile' (known:"),
+    # daemon config: binary, not a mapping, devices in a shape that is neither accepted form
+    ("daemon --config {d}/garbage.yaml --check", 1, "garbage.yaml: not a UTF-8 text file"),
+    ("daemon --config {d}/list.yaml --check", 1, "expected a mapping at the top level"),
+    ("daemon --config {d}/devstr.yaml --check", 1, "devices is 'grblsim://'; expected devices: {NAME:"),
+    ("daemon --config {d}/devlist.yaml --check", 1, "devices[0]: expected a mapping with a name"),
     ("export {d}/cat.json -o {d}/o.gcode --profile {d}/missing.yaml", 1, "does not exist"),
     ("export {d}/cat.json -o {d}/o.gcode --profile {d}/bad.yaml", 1, "invalid YAML"),
     ("stream {d}/ok.gcode -d grblsim:// --profile nosuchprofile", 1, "unknown profile"),

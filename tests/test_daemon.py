@@ -273,3 +273,58 @@ def test_bad_profile_or_paper_stops_startup_naming_the_device(tmp_path, plotters
     bad = replace(cfg, devices=(cfg.devices[0], replace(cfg.devices[1], paper="a44")))
     with pytest.raises(ConfigError, match="devices.p2: "):
         Service(bad, connect=fake_connect(plotters), prepare=passthrough, serve=False).start()
+
+
+def test_config_devices_as_a_list_read_like_the_mapping(tmp_path) -> None:
+    from plotter.daemon.config import load_config
+
+    listed = tmp_path / "list.yaml"
+    listed.write_text("devices:\n  - name: desk\n    port: /dev/ttyUSB0\n    paper: a3\n"
+                      "  - {name: sim, port: 'grblsim://?clock=virtual', profile: grbl-servo}\n")
+    mapped = tmp_path / "map.yaml"
+    mapped.write_text("devices:\n  desk: {port: /dev/ttyUSB0, paper: a3}\n"
+                      "  sim: {port: 'grblsim://?clock=virtual', profile: grbl-servo}\n")
+    assert load_config(listed).devices == load_config(mapped).devices
+    assert [(d.name, d.paper) for d in load_config(listed).devices] == [("desk", "a3"), ("sim", "a4")]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"devices": []}, "at least one device is required: devices: {NAME: {port: "),
+        ({"devices": "grblsim://"}, "devices is 'grblsim://'; expected devices: {NAME:"),
+        ({"devices": ["grblsim://"]}, "devices[0]: expected a mapping with a name; devices: {NAME:"),
+        ({"devices": [{"name": "a", "port": "x"}, {"name": "a", "port": "y"}]}, "name 'a' is used twice"),
+        ({"devices": [{"name": "a", "port": "x", "colour": 1}]}, "devices.a: unknown field 'colour'"),
+        ({"devices": {"a": {"port": "x", "auto_resume": "no"}}}, "auto_resume: expected true or false"),
+        ({"devices": {"a": {"port": "x", "baudrate": -5}}}, "devices.a.baudrate: expected a whole number"),
+        ({"devices": {"a": {"port": ["x"]}}}, "devices.a.port: expected a non-empty string, got a list"),
+        ({"devices": {"a": {"port": "x", "profile": None}}}, "devices.a.profile: expected a non-empty"),
+        ({"devices": {"a": "x"}, "http": {"token": "t", "port": "abc"}}, "http.port: expected a whole"),
+        ({"devices": {"a": "x"}, "http": {"token": "t", "port": 99999}}, "http.port: expected a whole"),
+        ({"devices": {"a": "x"}, "http": {"enabled": "false"}}, "http.enabled: expected true or false"),
+        ({"devices": {"a": "x"}, "preload": 5}, "preload: expected a list of model names, got 5"),
+        ({"devices": {"a": "x"}, "preload": "cat"}, "preload: expected a list of model names"),
+        ({"devices": {"a": "x"}, "socket": {"a": 1}}, "socket: expected a non-empty string, got a mapping"),
+        ({"devices": {"a": "x"}, "backoff_max_s": float("inf")}, "backoff_initial_s must be > 0"),
+    ],
+)
+def test_config_field_of_the_wrong_type_is_one_line_naming_it(data, message) -> None:
+    from plotter.daemon.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_config_file_binary_or_nested_too_deep(tmp_path) -> None:
+    from plotter.daemon.config import ConfigError, load_config
+
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=r"b.yaml: not a UTF-8 text file$"):
+        load_config(binary)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 10_000)
+    with pytest.raises(ConfigError, match=r"deep.yaml: nested too deeply$"):
+        load_config(deep)

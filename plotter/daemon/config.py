@@ -92,9 +92,60 @@ class DaemonConfig:
 
 
 def _check_keys(where: str, data: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(where: str, value: object) -> str:
+    """A scalar written as text; a list or mapping where a name/path belongs is a typo, not `str([...])`."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
+        raise ConfigError(f"{where}: expected a non-empty string, got {_shape(value)}")
+    return str(value)
+
+
+def _int(where: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{where}: expected a whole number {lo}..{hi}, got {_shape(value)}")
+    return value
+
+
+def _bool(where: str, value: object) -> bool:
+    if not isinstance(value, bool):  # a quoted "no" would otherwise be true
+        raise ConfigError(f"{where}: expected true or false, got {_shape(value)}")
+    return value
+
+
+def _shape(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+DEVICES_SHAPE = "devices: {NAME: {port: ..., profile: ..., paper: ...}} or a list of {name: NAME, port: ...}"
+
+
+def _device_items(source: str, devices: object) -> list[tuple[object, object]]:
+    """(name, fields) pairs from either accepted shape of `devices:`.
+
+    Why a list too: `- name: desk` is how many YAML files (docker-compose, Home Assistant) list things, and
+    "at least one device is required" for a list that holds one was a wrong message.
+    """
+    if isinstance(devices, dict) and devices:
+        return list(devices.items())
+    if isinstance(devices, list) and devices:
+        items: list[tuple[object, object]] = []
+        for i, entry in enumerate(devices):
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise ConfigError(f"{source}: devices[{i}]: expected a mapping with a name; {DEVICES_SHAPE}")
+            name = entry["name"]
+            if any(name == seen for seen, _ in items):
+                raise ConfigError(f"{source}: devices[{i}]: device name {name!r} is used twice")
+            items.append((name, {k: v for k, v in entry.items() if k != "name"}))
+        return items
+    if devices in (None, {}, []):
+        raise ConfigError(f"{source}: at least one device is required: {DEVICES_SHAPE}")
+    raise ConfigError(f"{source}: devices is {_shape(devices)}; expected {DEVICES_SHAPE}")
 
 
 def _device(name: object, data: object) -> DeviceConfig:
@@ -104,18 +155,16 @@ def _device(name: object, data: object) -> DeviceConfig:
         data = {"port": data}
     if not isinstance(data, dict) or not data.get("port"):
         raise ConfigError(f"devices.{name}.port: required (a serial path or a grblsim:// URL)")
-    _check_keys(f"devices.{name}", data, {"port", "profile", "paper", "baudrate", "auto_resume"})
-    try:
-        return DeviceConfig(
-            name=name,
-            port=str(data["port"]),
-            profile=str(data.get("profile", DeviceConfig.profile)),
-            paper=str(data.get("paper", DeviceConfig.paper)),
-            baudrate=int(data.get("baudrate", DeviceConfig.baudrate)),
-            auto_resume=bool(data.get("auto_resume", True)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"devices.{name}: {exc}") from None
+    where = f"devices.{name}"
+    _check_keys(where, data, {"port", "profile", "paper", "baudrate", "auto_resume"})
+    return DeviceConfig(
+        name=name,
+        port=_text(f"{where}.port", data["port"]),
+        profile=_text(f"{where}.profile", data.get("profile", DeviceConfig.profile)),
+        paper=_text(f"{where}.paper", data.get("paper", DeviceConfig.paper)),
+        baudrate=_int(f"{where}.baudrate", data.get("baudrate", DeviceConfig.baudrate), 1, 10_000_000),
+        auto_resume=_bool(f"{where}.auto_resume", data.get("auto_resume", True)),
+    )
 
 
 def _http(data: object) -> HttpConfig:
@@ -128,20 +177,22 @@ def _http(data: object) -> HttpConfig:
     _check_keys("http", data, {"enabled", "host", "port", "token", "token_file"})
     token = data.get("token")
     if data.get("token_file"):
+        token_file = Path(os.path.expanduser(_text("http.token_file", data["token_file"])))
         try:
-            token = Path(os.path.expanduser(str(data["token_file"]))).read_text().strip()
-        except OSError as exc:
+            token = token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"http.token_file: {exc}") from None
-    token = token or os.environ.get("PLOTTER_HTTP_TOKEN")
-    enabled = bool(data.get("enabled", True))
-    host = str(data.get("host", "127.0.0.1"))
+    token = _text("http.token", token) if token else os.environ.get("PLOTTER_HTTP_TOKEN")
+    enabled = _bool("http.enabled", data.get("enabled", True))
+    host = _text("http.host", data.get("host", "127.0.0.1"))
     if enabled and not token:
         raise ConfigError(
             "http.token: required when HTTP is enabled (or set token_file / $PLOTTER_HTTP_TOKEN)"
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"http.host: {host!r} is not a loopback address; the control API is localhost-only")
-    return HttpConfig(enabled=enabled, host=host, port=int(data.get("port", 8765)), token=token)
+    port = _int("http.port", data.get("port", 8765), 1, 65535)
+    return HttpConfig(enabled=enabled, host=host, port=port, token=token)
 
 
 def parse_config(data: object, source: str = "config") -> DaemonConfig:
@@ -155,28 +206,28 @@ def parse_config(data: object, source: str = "config") -> DaemonConfig:
         data,
         {"devices", "socket", "store", "http", "models", "preload", "backoff_initial_s", "backoff_max_s"},
     )
-    devices = data.get("devices") or {}
-    if not isinstance(devices, dict) or not devices:
-        raise ConfigError(f"{source}: devices: at least one device is required (name: {{port: ...}})")
+    items = _device_items(source, data.get("devices"))
     models = data.get("models") or {}
     if not isinstance(models, dict):
         raise ConfigError(f"{source}: models: expected a mapping model name -> checkpoint path")
+    preload = data.get("preload") or []
+    if not isinstance(preload, list):
+        raise ConfigError(f"{source}: preload: expected a list of model names, got {_shape(preload)}")
     kwargs: dict = {}
-    if data.get("socket"):
-        kwargs["socket"] = Path(os.path.expanduser(str(data["socket"])))
-    if data.get("store"):
-        kwargs["store"] = Path(os.path.expanduser(str(data["store"])))
+    for key in ("socket", "store"):
+        if data.get(key):
+            kwargs[key] = Path(os.path.expanduser(_text(key, data[key])))
     try:
         backoff = (float(data.get("backoff_initial_s", 0.5)), float(data.get("backoff_max_s", 30.0)))
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: backoff_initial_s/backoff_max_s must be numbers") from None
-    if not 0 < backoff[0] <= backoff[1]:
-        raise ConfigError(f"{source}: backoff_initial_s must be > 0 and <= backoff_max_s")
+    if not 0 < backoff[0] <= backoff[1] < float("inf"):
+        raise ConfigError(f"{source}: backoff_initial_s must be > 0 and <= backoff_max_s (finite)")
     return DaemonConfig(
-        devices=tuple(_device(k, v) for k, v in devices.items()),
+        devices=tuple(_device(k, v) for k, v in items),
         http=_http(data.get("http")),
-        models={str(k): str(v) for k, v in models.items()},
-        preload=tuple(str(m) for m in data.get("preload") or ()),
+        models={_text("models", k): _text(f"models.{k}", v) for k, v in models.items()},
+        preload=tuple(_text("preload", m) for m in preload),
         backoff_initial_s=backoff[0],
         backoff_max_s=backoff[1],
         **kwargs,
@@ -191,9 +242,14 @@ def load_config(path: str | Path | None) -> DaemonConfig:
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_bytes().decode("utf-8-sig")
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"config file {p} not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise ConfigError(f"config file {p}: nested too deeply") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file {p}: {str(exc).splitlines()[0]}") from None
     return parse_config(data, str(p))
