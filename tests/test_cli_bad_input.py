@@ -82,6 +82,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "badfield.yaml").write_text("name: x\nfirmware: grbl\nbed: {width: -5, height: 100}\n")
     (d / "list.yaml").write_text("- 1\n- 2\n")
     (d / "empty.yaml").write_text("")
+    (d / "array.journal").write_text("[1, 2]\n")
+    (d / "badrec.journal").write_text('{"t":"begin","lines":11,"digest":"x"}\n{"t":"ack","acked":"x"}\n{}\n')
     (d / "devstr.yaml").write_text("devices: grblsim://\n")
     (d / "devlist.yaml").write_text("devices:\n  - grblsim://\n")
     return d
@@ -189,6 +191,8 @@ CASES = [
     ("stream {d}/ok.gcode -d grblsim:// -q --resume {d}/missing.journal", 1, "does not exist"),
     ("stream {d}/ok.gcode -d grblsim:// -q --resume {d}/garbage.gcode", 1, "not a journal"),
     ("stream {d}/ok.gcode -d grblsim:// -q --resume {d}/cat.json", 1, "journal has no job"),
+    ("stream {d}/ok.gcode -d grblsim:// -q --resume {d}/array.journal", 1, "(line 1 is not a record object)"),
+    ("stream {d}/ok.gcode -d grblsim:// -q --resume {d}/badrec.journal", 1, "record 2 ('ack') is malformed"),
     ("sim {d}/missing.gcode", 1, "does not exist"),
     ("sim {d}/empty.gcode", 1, "has no G-code lines"),
     ("sim {d}/garbage.gcode", 1, "not a text G-code file"),

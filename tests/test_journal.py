@@ -194,6 +194,36 @@ def test_torn_last_record_is_ignored_but_corruption_is_refused(tmp_path: Path) -
         JsonLinesSink(path).records()
 
 
+def test_a_binary_or_foreign_file_is_a_job_error_not_a_decode_error(tmp_path: Path) -> None:
+    binary = tmp_path / "b.jsonl"
+    binary.write_bytes(b'{"t":"begin","lines":1,"digest":"x"}\n' + bytes(range(128, 256)) + b"\n{}\n")
+    with pytest.raises(JobError, match=r"b.jsonl is not a journal \(line 2 is not UTF-8 text\)$"):
+        JsonLinesSink(binary).records()
+    listed = tmp_path / "l.jsonl"
+    listed.write_text("[1, 2]\n{}\n")
+    with pytest.raises(JobError, match=r"l.jsonl is not a journal \(line 1 is not a record object\)$"):
+        JsonLinesSink(listed).records()
+    with pytest.raises(JobError, match="cannot read journal"):
+        JsonLinesSink(tmp_path).records()  # a directory
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"t": "ack", "acked": "zz", "synced": 1}, "record 2 ('ack') is malformed: invalid literal"),
+        ({"t": "ack", "synced": 1}, "record 2 ('ack') is malformed: no field 'acked'"),
+        ({"t": "send", "acked": 1, "synced": 1}, "record 2 ('send') is malformed: no field 'sent'"),
+        ({"t": "error", "index": None, "code": 1}, "record 2 ('error') is malformed: int() argument"),
+        ({"t": "ack", "acked": float("inf"), "synced": 1}, "record 2 ('ack') is malformed: cannot convert"),
+        ({"t": "begin", "lines": "many", "digest": "x"}, "record 2 ('begin') is malformed"),
+    ],
+)
+def test_a_malformed_record_is_one_line_naming_it(record: dict, message: str) -> None:
+    with pytest.raises(JobError) as err:
+        load_state([{"t": "begin", "lines": 3, "digest": "x"}, record])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
 def test_journal_refuses_another_program_and_empty_files(tmp_path: Path) -> None:
     sink = MemorySink()
     Journal(sink).begin(["G0X1"])

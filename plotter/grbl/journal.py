@@ -64,19 +64,34 @@ class JsonLinesSink:
             raise JobError(f"cannot write journal {self.path}: {exc.strerror or exc}") from None
 
     def records(self) -> list[dict]:
+        """Every record; a file that is not a journal is one `JobError` line (callers need no guard).
+
+        A torn last record (a crash mid-append) is dropped: everything before it stands.
+        """
         if not self.path.exists():
             raise JobError(f"journal {self.path} does not exist")
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise JobError(f"cannot read journal {self.path}: {exc.strerror or exc}") from None
+        try:
+            lines = data.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:  # records are ASCII (json.dumps): this is some other file
+            n = data.count(b"\n", 0, exc.start) + 1
+            raise JobError(f"{self.path} is not a journal (line {n} is not UTF-8 text)") from None
         out: list[dict] = []
-        lines = self.path.read_text(encoding="utf-8").splitlines()
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                if n == len(lines):
-                    break  # a torn last record from a crash: everything before it stands
-                raise JobError(f"journal {self.path} line {n} is not JSON") from None
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # JSONDecodeError, or nesting/int limits
+                if n == len(lines) and out:
+                    break  # a torn last record from a crash
+                raise JobError(f"{self.path} is not a journal (line {n} is not JSON)") from None
+            if not isinstance(record, dict):
+                raise JobError(f"{self.path} is not a journal (line {n} is not a record object)")
+            out.append(record)
         return out
 
 
@@ -176,34 +191,52 @@ class Journal:
 
 
 def load_state(records: Iterable[dict]) -> JournalState:
-    """Fold records into the latest marks; later runs (resumes) of the same program extend earlier ones."""
+    """Fold records into the latest marks; later runs (resumes) of the same program extend earlier ones.
+
+    A record with a missing or non-numeric mark (a hand-edited or foreign file) is a `JobError` naming it.
+    """
     values: dict = {}
-    for rec in records:
-        kind = rec.get("t")
-        if kind == "begin":
-            if values and values["digest"] != rec.get("digest"):
-                if rec.get("from") != values["digest"]:
-                    raise JobError("journal mixes two different programs")
-                values.update(digest=rec["digest"], total=rec.get("lines", 0))  # resumed with a fixed line
-            values.setdefault("total", rec.get("lines", 0))
-            values.setdefault("digest", rec.get("digest", ""))
-            start = int(rec.get("start", 0))
-            values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
-                          run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None)
-        elif kind in ("ack", "send") and values:
-            values["acked"] = max(values.get("acked", 0), int(rec["acked"]))
-            values["synced"] = max(values.get("synced", 0), int(rec["synced"]))
-            values["run_acked"] = max(values["run_acked"], int(rec["acked"]))
-            values["run_synced"] = max(values["run_synced"], int(rec["synced"]))
-            if kind == "send":
-                values["run_sent"] = int(rec["sent"])
-        elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
-            values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
-        elif kind == "end" and values:
-            values["status"], values["prefix"] = rec.get("status"), rec.get("prefix")
+    for n, rec in enumerate(records, 1):
+        try:
+            _fold(values, rec)
+        except (AttributeError, KeyError, OverflowError, TypeError, ValueError) as exc:
+            kind = rec.get("t") if isinstance(rec, dict) else type(rec).__name__
+            raise JobError(f"journal record {n} ({kind!r}) is malformed: {_why(exc)}") from None
     if not values:
         raise JobError("journal has no job in it (no 'begin' record)")
     return JournalState(**values)
+
+
+def _why(exc: Exception) -> str:
+    return f"no field {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+
+
+def _fold(values: dict, rec: dict) -> None:
+    """Apply one record to the marks (see `load_state`)."""
+    kind = rec.get("t")
+    if kind == "begin":
+        if values and values["digest"] != rec.get("digest"):
+            if rec.get("from") != values["digest"]:
+                raise JobError("journal mixes two different programs")
+            values.update(digest=rec["digest"], total=int(rec.get("lines", 0)))  # resumed with a fixed line
+        values.setdefault("total", int(rec.get("lines", 0)))
+        values.setdefault("digest", str(rec.get("digest", "")))
+        start = int(rec.get("start", 0))
+        values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
+                      run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None)
+    elif kind in ("ack", "send") and values:
+        acked, synced = int(rec["acked"]), int(rec["synced"])
+        sent = int(rec["sent"]) if kind == "send" else None
+        values["acked"] = max(values.get("acked", 0), acked)
+        values["synced"] = max(values.get("synced", 0), synced)
+        values["run_acked"] = max(values["run_acked"], acked)
+        values["run_synced"] = max(values["run_synced"], synced)
+        if sent is not None:
+            values["run_sent"] = sent
+    elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
+        values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
+    elif kind == "end" and values:
+        values["status"], values["prefix"] = rec.get("status"), rec.get("prefix")
 
 
 # -- resume planning -----------------------------------------------------------------------------
