@@ -252,6 +252,21 @@ def test_port_that_vanishes_mid_job_loses_nothing(files: Path, tmp_path: Path, f
     assert "resuming at line" in resumed.output or "nothing to do" in resumed.output, resumed.output
 
 
+@pytest.mark.skipif(not HAVE_SIM, reason="the grblsim:// handler is not in this tree")
+@pytest.mark.parametrize("fault", ["fault=vanish@t:0", "fault=vanish@line:1"])
+def test_status_of_a_port_that_vanishes_is_offline(fault: str) -> None:
+    """A port that opens and then goes away is not a plotter in state `?`: one offline line, exit 1."""
+    url = f"grblsim://?{fault}"
+    result = _run(["status", "--device", url])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (line,) = result.output.splitlines()
+    assert line.split()[:2] == [url, "offline"] and "serial port lost" in line, line
+    as_json = _run(["status", "--device", url, "--json"])
+    assert as_json.exit_code == 1 and '"connected": false' in as_json.output, as_json.output
+    healthy = _run(["status", "--device", "grblsim://"])
+    assert healthy.exit_code == 0 and healthy.output.split()[1] == "Idle", healthy.output
+
+
 def test_the_hostile_checkpoint_is_really_hostile(tmp_path: Path) -> None:
     """The table's refusal means something only if unpickling that file does run code."""
     target = tmp_path / "ran"
