@@ -112,6 +112,24 @@ def test_padding_does_not_change_the_loss():
     torch.testing.assert_close(m(b)["loss"], padded, rtol=1e-5, atol=1e-6)
 
 
+def test_end_row_is_trained_and_padding_after_it_is_not():
+    """Ending is learned from the end row (0, 0, 0, 0, 1) after the last point; padding gets no gradient."""
+    from plotter.models.mdn import mdn_loss
+
+    m = rough_model()
+    sk = synthetic(2)
+    b = make_batch(sk, pad_to=20)
+    params = m.mdn_params(b.x)
+    params.pen_logits.retain_grad()
+    mdn_loss(params, b.y, b.mask)["nll"].backward()
+    g = params.pen_logits.grad.abs().sum(-1)  # (B, T+1)
+    for i, s in enumerate(sk):
+        n = len(s)
+        assert bool(b.y[i, n, 4] == 1) and g[i, n] > 0, "the end row must be in the loss"
+        assert bool((g[i, : n + 1] > 0).all())
+        assert float(g[i, n + 1 :].sum()) == 0.0, "padding after the end row must be masked"
+
+
 def test_loss_falls_on_tiny_synthetic_data():
     torch.manual_seed(0)
     m = SketchTransformer(TINY, scale=1.0)
