@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,7 +61,8 @@ class Run:
         self.s, self.flow, self.journal, self.on_progress = streamer, flow, journal, on_progress
         self.link = streamer.link
         self.t0 = self.link.clock()
-        self.last_ack = self.t0
+        self.idle_since: float | None = None  # port time of the first Idle report read after the last ok
+        self.polls: deque[float] = deque()  # write times of `?`s not yet answered (GRBL answers in order)
         self.last_journal = self.last_progress = -1e9
         self.waiting: list[tuple[Request, Callable[[Status], bool]]] = []
         self.cancelling: Request | None = None
@@ -77,15 +79,20 @@ class Run:
                 for request in self.s.take_requests():
                     self._request(request)
                 self._apply(flow.pump())
-                link.poll(self.s.poll_interval)
+                if link.poll(self.s.poll_interval):
+                    self.polls.append(link.clock())
                 response = link.read_response()
-                if response is None:
-                    self._check_stall()
+                if response is None:  # all GRBL said is read: no ok can be waiting behind an Idle report
+                    self.polls.clear()
+                    self._check_stall(link.clock())
                     continue
                 self._apply(flow.feed(response))
                 if isinstance(response, Status):
+                    asked = self.polls.popleft() if self.polls else None
                     self._on_status(response)
-                    self._check_stall()
+                    self._note_idle(response)
+                    if asked is not None and response.state == "Idle":
+                        self._check_stall(asked)
             return self._finish(flow.finished)
         except PortLostError as exc:
             flow.abort("vanished")
@@ -103,7 +110,7 @@ class Run:
             self.link.write(b"".join(s.data for s in sends))
         for action in actions:
             if isinstance(action, Acked):
-                self.last_ack = self.link.clock()
+                self.idle_since = None
                 if action.code is not None and self.journal:
                     self.journal.error(action.index, action.code)
             elif isinstance(action, Synced) and self.journal:
@@ -144,13 +151,29 @@ class Run:
                     request.done.set()
         self._progress()
 
-    def _check_stall(self) -> None:
-        """GRBL idle yet lines unacknowledged for too long: an ok was lost or a newline dropped."""
-        flow, status = self.flow, self.link.last_status
-        if not flow.in_flight or status is None or status.state != "Idle" or self.cancelling:
+    def _note_idle(self, status: Status) -> None:
+        """Start the stall clock at the first Idle report *read* after the last ok; any other state stops it.
+
+        Read time, not the time of the last ok: after a host pause (an fsync at speed=1000 is seconds of port
+        time) the buffer can hold Idle reports made before the pause with the missing ok right behind them.
+        Set after `_on_status`, so a slow progress callback does not count as GRBL's silence either.
+        """
+        if status.state != "Idle":
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = self.link.clock()
+
+    def _check_stall(self, seen_at: float) -> None:
+        """GRBL idle yet lines unacknowledged for too long: an ok was lost or a newline dropped.
+
+        `seen_at` is a moment GRBL is known to have been idle with no ok sent since `idle_since`: now, when a
+        read found nothing left to read; or when the `?` was written whose Idle answer was just read (replies
+        come in order, so no ok was behind it). A buffered report answering an older `?` proves nothing.
+        """
+        flow = self.flow
+        if not flow.in_flight or self.idle_since is None or self.cancelling:
             return
-        quiet = self.link.clock() - self.last_ack
-        if quiet > self.s.stall_timeout + flow.pending_dwell and self.link.last_rx > self.last_ack:
+        if seen_at - self.idle_since > self.s.stall_timeout + flow.pending_dwell:
             self._lost = flow.in_flight[0][0]
             flow.give_up()
 
