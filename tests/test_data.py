@@ -125,3 +125,26 @@ def test_real_cats_official_split(shared_cats):
     d = load_splits(shared_cats, ["cat"])
     assert (len(d.train), len(d.valid), len(d.test)) == (6274, 368, 368)
     assert 20 < compute_scale(d.train) < 50
+
+
+class _Hostile:
+    """A pickled object whose unpickling would create a marker file (what a forged .npz can do)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_official_npz_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Hostile(str(marker))
+    path = tmp_path / "cat.npz"
+    np.savez(path, train=evil, valid=evil, test=evil)
+    with pytest.raises(DataError, match="refusing to load"):
+        load_splits(path, ["cat"])
+    assert not marker.exists()

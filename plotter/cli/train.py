@@ -245,7 +245,8 @@ def sketch_rnn(**opts: Any) -> None:
 def transformer(**opts: Any) -> None:
     """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.
 
-    Weight decay applies to weight matrices only. The defaults made checkpoints/transformer-cat.pt.
+    Weight decay applies to weight matrices only; checkpoints/README.md has the command behind
+    transformer-cat.pt.
     """
     from plotter.models.transformer import SketchTransformer, TransformerConfig
     from plotter.training.augment import Augment

@@ -78,15 +78,16 @@ def _det_split(
 
 
 def _read_npz_official(path: Path) -> dict[str, list[np.ndarray]]:
+    """train/valid/test object arrays, unpickled with only numpy's array classes allowed (never np.load's
+    allow_pickle=True, which runs whatever code a hostile file holds)."""
+    from plotter.errors import SketchFormatError
+    from plotter.sketch.formats.npz import read_arrays
+
     try:
-        with np.load(path, allow_pickle=True, encoding="latin1") as d:
-            if not {"train", "valid", "test"} <= set(d.files):
-                raise DataError(f"{path}: not a sketch-rnn .npz (needs train/valid/test arrays)")
-            return {k: list(d[k]) for k in ("train", "valid", "test")}
-    except DataError:
-        raise
-    except Exception as exc:  # zip/pickle errors vary by numpy version
-        raise DataError(f"{path}: cannot read .npz ({type(exc).__name__}: {exc})") from None
+        arrays = read_arrays(path, ["train", "valid", "test"])
+    except SketchFormatError as exc:
+        raise DataError(f"{path}: cannot read as a sketch-rnn .npz ({exc})") from None
+    return {k: list(v) for k, v in arrays.items()}
 
 
 def _npz_keys(path: Path) -> set[str]:

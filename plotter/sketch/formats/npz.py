@@ -76,6 +76,21 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
     return arr
 
 
+def read_arrays(path: str | Path, names: list[str]) -> dict[str, np.ndarray]:
+    """Named arrays of an .npz through the restricted unpickler: training data never runs code from a file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            missing = [n for n in names if f"{n}.npy" not in members]
+            if missing:
+                raise SketchFormatError(f"{Path(path).name}: no {', '.join(missing)} array")
+            return {n: _read_member(archive, f"{n}.npy") for n in names}
+    except pickle.UnpicklingError as exc:
+        raise SketchFormatError(f"{Path(path).name}: {exc}") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SketchFormatError(f"{Path(path).name}: not an .npz archive ({type(exc).__name__})") from None
+
+
 def _name(archive: zipfile.ZipFile) -> str:
     return Path(archive.filename or "archive").name
 
