@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from plotter.cli import main
@@ -79,3 +80,23 @@ def test_bad_input_is_one_line_error(tmp_path):
         main, ["train", "sketch-rnn", "--data", str(tmp_path), "--class", "dog", "--steps", "1"]
     )
     assert r.exit_code == 1 and "dog" in r.output
+
+
+def test_init_from_fine_tunes_from_a_checkpoint_and_refuses_a_misfit(tmp_path):
+    data = _write_data(tmp_path)
+    base = ["train", "sketch-rnn", "--data", str(data), "--class", "cat", "--eval-every", "4"]
+    r = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "a"), "--steps", "4", *TINY])
+    assert r.exit_code == 0, r.output
+    start = load_model(tmp_path / "a" / "best.pt")
+    args = [*base, "--out", str(tmp_path / "b"), "--init-from", str(tmp_path / "a" / "best.pt"), *TINY]
+    r = CliRunner().invoke(main, [*args, "--steps", "1", "--kl-weight", "1.0", "--lr", "1e-9"])
+    assert r.exit_code == 0, r.output
+    tuned = load_model(tmp_path / "b" / "best.pt")
+    assert tuned.config.kl_weight == 1.0 and tuned.scale == start.scale
+    for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name  # lr 1e-9: the weights came from the checkpoint
+    bigger = [a if a != "16" else "24" for a in args]  # a decoder size that does not fit the weights
+    r = CliRunner().invoke(main, [*bigger, "--steps", "1"])
+    assert r.exit_code == 2 and "does not fit" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, [*args, "--steps", "1", "--resume"])
+    assert r.exit_code == 2 and "either --resume or --init-from" in r.output

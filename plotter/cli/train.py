@@ -82,6 +82,12 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 help="Use at most this many validation sketches per class (short multiclass validation).",
             ),
             click.option("--resume", is_flag=True, help="Continue the run in --out from its resume.pt."),
+            click.option(
+                "--init-from",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Start from this checkpoint's weights and scale (fine-tuning; sizes must match).",
+            ),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -135,11 +141,14 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
     )
     if not data.valid:
         raise click.ClickException("the data has no validation sketches")
-    scale = compute_scale(data.train)
+    init = _init_checkpoint(opts["init_from"], kind, opts["resume"])
+    scale = float(init["scale"]) if init else compute_scale(data.train)
     train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
     valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)
     model = build(data)
     model.scale, model.classes = scale, classes
+    if init:
+        _load_init_weights(model, init, opts["init_from"], classes)
     n_params = sum(p.numel() for p in model.parameters())
     if is_main:
         click.echo(
@@ -151,6 +160,7 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
         "credit": "Quick, Draw! dataset, Google, CC BY 4.0",
         "train": {k: v for k, v in cfg.__dict__.items() if k != "out"},
         "parameters": n_params,
+        **({"init_from": str(opts["init_from"])} if init else {}),
     }
     result = fit(
         model,
@@ -169,6 +179,36 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
         f"stopped ({result.stopped}) at step {result.steps} after {result.minutes:.1f} min; best valid "
         f"{result.best_val:.4f} at step {result.best_step}: {result.out / 'best.pt'}"
     )
+
+
+def _init_checkpoint(path: str | None, kind: str, resume: bool) -> dict | None:
+    """The checkpoint a fine-tune starts from (validated like any checkpoint), or None."""
+    if not path:
+        return None
+    if resume:
+        raise click.BadParameter("use either --resume or --init-from", param_hint="--init-from")
+    from plotter.models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    if ckpt["kind"] != kind:
+        msg = f"{path} is a {ckpt['kind']} checkpoint, not {kind}"
+        raise click.BadParameter(msg, param_hint="--init-from")
+    return ckpt
+
+
+def _load_init_weights(model: Any, ckpt: dict, path: str, classes: list[str]) -> None:
+    """Copy weights into the freshly built model; a size or class mismatch is one line, not a traceback."""
+    if list(ckpt.get("classes") or []) != list(classes):
+        raise click.BadParameter(
+            f"{path} was trained on {len(ckpt.get('classes') or [])} classes; this run has {len(classes)}",
+            param_hint="--init-from",
+        )
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:120]
+        msg = f"{path} does not fit this model's sizes ({first})"
+        raise click.BadParameter(msg, param_hint="--init-from") from None
 
 
 def _sample_grid(checkpoint: Path, png: Path, n: int = 25, temperature: float = 0.4) -> Path:
