@@ -86,6 +86,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "badrec.journal").write_text('{"t":"begin","lines":11,"digest":"x"}\n{"t":"ack","acked":"x"}\n{}\n')
     (d / "devstr.yaml").write_text("devices: grblsim://\n")
     (d / "devlist.yaml").write_text("devices:\n  - grblsim://\n")
+    svg = '<svg xmlns="http://www.w3.org/2000/svg">{}</svg>'
+    (d / "klingon.svg").write_text('<?xml version="1.0" encoding="klingon"?>' + svg.format(""))
+    laughs = "".join(f'<!ENTITY l{i + 1} "{f"&l{i};" * 10}">' for i in range(9))
+    bomb = f'<!DOCTYPE svg [<!ENTITY l0 "a">{laughs}]>'  # a billion a's once expanded
+    (d / "laughs.svg").write_text(bomb + svg.format("<desc>&l9;</desc>"))
+    (d / "deep.svg").write_text(svg.format("<g>" * 100_000 + '<path d="M0 0 L1e999 0"/>' + "</g>" * 100_000))
+    (d / "nan.svg").write_text(svg.format('<g transform="matrix(1 0 0 1 1e400 0)"><line x2="1"/></g>'))
     return d
 
 
@@ -133,6 +140,10 @@ CASES = [
     ("animate {d}/intpickle.npz --gif {d}/o.gif", 1, "test.npy holds a pickled int, not an array"),
     ("animate {d}/badheader.npz --gif {d}/o.gif", 1, "test.npy is not a readable .npy array"),
     ("animate {d}/ok.gcode --gif {d}/no/such/dir/o.gif", 1, "cannot write"),
+    ("export {d}/klingon.svg -o {d}/o.gcode", 1, "klingon.svg: unreadable XML encoding (unknown encoding"),
+    ("complete {d}/laughs.svg --checkpoint {d}/rnn.pt", 1, "laughs.svg: declares XML entities"),
+    ("export {d}/deep.svg -o {d}/o.gcode", 1, "deep.svg: path data: number out of range: 1e999"),
+    ("animate {d}/nan.svg --gif {d}/o.gif", 1, "nan.svg: number out of range in '1 0 0 1 1e400 0'"),
     ("complete {d}/missing.json --checkpoint {d}/rnn.pt", 1, "does not exist"),
     ("complete {d}/empty.json --checkpoint {d}/rnn.pt", 1, "not valid JSON"),
     ("complete {d}/cat.json --checkpoint {d}/rnn.pt --index 5", 1, "index 5 is out of range"),

@@ -311,3 +311,65 @@ def test_sketch_type_is_unchanged_by_readers(rnn_npz):
     sk = read_sketches(rnn_npz, index=0)[0]
     assert isinstance(sk, Sketch)
     np.testing.assert_array_equal(sk.to_stroke3(), S3_B)
+
+
+SVG = '<svg xmlns="http://www.w3.org/2000/svg">{}</svg>'
+LINE = '<line x1="0" y1="0" x2="1" y2="1"/>'
+LAUGHS = "".join(f'<!ENTITY l{i + 1} "{f"&l{i};" * 10}">' for i in range(9))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('<?xml version="1.0" encoding="klingon"?>' + SVG.format(LINE), "unknown encoding: klingon"),
+        (f'<!DOCTYPE svg [<!ENTITY l0 "ha">{LAUGHS}]>' + SVG.format("<title>&l9;</title>"),
+         "declares XML entities"),
+        ('<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + SVG.format("<desc>&x;</desc>"),
+         "declares XML entities"),
+        (SVG.format('<path d="M0 0 L1e999 1"/>'), "path data: number out of range: 1e999"),
+        (SVG.format('<path d="M0 0 C1e999 0 1 1 2 2"/>'), "number out of range"),
+        (SVG.format('<path d="M0 0 L NaN 1"/>'), "expected a number at ' NaN 1'"),
+        (SVG.format('<circle cx="0" cy="0" r="inf"/><line x1="1e999" y1="0" x2="1" y2="1"/>'),
+         "number out of range in '1e999'"),
+        (SVG.format(f'<g transform="matrix(1e999 0 0 1 0 0)">{LINE}</g>'), "number out of range"),
+        (SVG.format(f'<g transform="rotate(1e999)">{LINE}</g>'), "number out of range"),
+        (SVG.format(f'<g transform="matrix(NaN 0 0 1 0 0)">{LINE}</g>'), "unsupported SVG transform matrix"),
+        (SVG.format(f'<g transform="scale(1e200)"><g transform="scale(1e200)">{LINE}</g></g>'),
+         "<g>: its transforms overflow"),
+        (SVG.format('<g transform="scale(1e200)"><line x1="0" y1="0" x2="1e200" y2="1"/></g>'),
+         "<line>: coordinates out of range after its transforms"),
+        (SVG.format('<path d="M1e308 0 A1 1 0 0 1 -1e308 0"/>'), "an arc whose numbers are out of range"),
+        (SVG.format(f'<polyline points="{"1,2 " * 2_000_001}"/>'), "more than 2,000,000 points"),
+    ],
+    ids=["encoding", "laughs", "external", "path-inf", "curve-inf", "path-nan", "attr-inf", "matrix-inf",
+         "rotate-inf", "matrix-nan", "transform-overflow", "coord-overflow", "arc-overflow", "points-cap"],
+)
+def test_hostile_svg_is_one_format_error(tmp_path, text, message):
+    """Entity bombs, unknown encodings, non-finite or overflowing numbers: a SketchFormatError naming the
+    file and the cause, never LookupError / OverflowError / ValueError / a silently dropped stroke."""
+    path = tmp_path / "bad.svg"
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(SketchFormatError) as err:
+        read_sketches(path)
+    assert str(err.value).startswith("bad.svg: ") and message in str(err.value), str(err.value)
+
+
+def test_svg_nested_100k_deep_and_huge_radii_read(tmp_path):
+    """Depth is walked without recursion; a circle of radius 1e300 is capped, not a division by zero."""
+    deep = tmp_path / "deep.svg"
+    deep.write_text(SVG.format('<g transform="translate(1,0)">' * 100_000 + LINE + "</g>" * 100_000))
+    (line,) = read_sketches(deep)[0].strokes
+    np.testing.assert_allclose(line, [[100_000, 0], [100_001, 1]])
+    huge = tmp_path / "huge.svg"
+    huge.write_text(SVG.format('<circle cx="0" cy="0" r="1e300"/><ellipse rx="1e308" ry="1"/>'))
+    assert [len(s) for s in read_sketches(huge)[0].strokes] == [4097, 4097]
+
+
+def test_path_points_are_capped_and_long_paths_parse():
+    """A long `d` parses (the scan is linear), and flattening stops at the point budget it is given."""
+    (line,) = flatten_path("M0 0" + " L1,1 L2,0" * 50_000 + " " * 100_000)
+    assert len(line) == 100_001
+    with pytest.raises(SketchFormatError, match="more than 1,000 points after flattening"):
+        flatten_path("M0 0" + " C0 100 100 100 100 0" * 100, max_points=1_000)
+    with pytest.raises(SketchFormatError, match="expected a number"):
+        flatten_path("M0 0 L" + " " * 200_000 + "x")

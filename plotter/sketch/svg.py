@@ -8,6 +8,9 @@ Reader: enough of SVG to take a user's drawing as a sketch: `<path>` (M L H V Z,
 tolerance, A arcs), `<line>`, `<polyline>`, `<polygon>`, `<rect>`, `<circle>`, `<ellipse>`, nested
 `transform`s.
 Coordinates stay in SVG user units (y down, as in a sketch); unit "px".
+A hostile or broken file is one `SketchFormatError`: DOCTYPE entity declarations are refused before the tree
+is built (billion laughs), any depth of nesting is walked without recursion, unknown encodings, non-finite
+numbers and coordinates that overflow are named, and the points of a file are capped at `MAX_POINTS`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from xml.parsers import expat
 
 import numpy as np
 import svgwrite
@@ -29,6 +33,10 @@ from plotter.sketch.svgpath import flatten_path
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _UNITS_MM = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72, "pc": 25.4 / 6, "px": 25.4 / 96}
 _UNITS_MM[""] = _UNITS_MM["px"]
+_TRANSFORM = re.compile(r"(?<![a-zA-Z])([a-zA-Z]+)\s*\(([^)]*)\)")  # the lookbehind keeps it linear
+MAX_POINTS = 2_000_000  # after flattening: 32 MB of float64; a plotter drawing has far fewer
+_MAX_CIRCLE = 4096  # segments of one circle or ellipse, whatever its radius
+_SKIP = ("defs", "clipPath", "mask", "symbol", "marker", "metadata", "title", "desc", "style")
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -107,13 +115,16 @@ def _local(tag: str) -> str:
 
 
 def _floats(text: str | None) -> list[float]:
-    return [float(v) for v in _NUM.findall(text or "")]
+    out = [float(v) for v in _NUM.findall(text or "")]
+    if not all(math.isfinite(v) for v in out):
+        raise SketchFormatError(f"number out of range in {(text or '')[:40]!r}")
+    return out
 
 
 def parse_transform(text: str | None) -> np.ndarray:
     """SVG `transform` attribute -> 3x3 matrix."""
     m = np.eye(3)
-    for name, args in re.findall(r"([a-zA-Z]+)\s*\(([^)]*)\)", text or ""):
+    for name, args in _TRANSFORM.findall(text or ""):
         a = _floats(args)
         t = np.eye(3)
         if name == "matrix" and len(a) == 6:
@@ -131,7 +142,7 @@ def parse_transform(text: str | None) -> np.ndarray:
         elif name == "skewY" and a:
             t[1, 0] = math.tan(math.radians(a[0]))
         else:
-            raise SketchFormatError(f"unsupported SVG transform {name}({args})")
+            raise SketchFormatError(f"unsupported SVG transform {name[:20]}({args[:40]})")
         m = m @ t
     return m
 
@@ -144,16 +155,17 @@ def _hidden(el: ET.Element) -> bool:
 def _ellipse(cx: float, cy: float, rx: float, ry: float, tol: float) -> list[np.ndarray]:
     if rx <= 0 or ry <= 0:
         return []
-    n = max(8, int(math.ceil(math.pi / math.acos(max(-1.0, 1 - tol / max(rx, ry))))))
+    step = math.acos(max(-1.0, 1 - tol / max(rx, ry)))  # 0 when tol / r underflows: a huge radius
+    n = max(8, int(math.ceil(math.pi / step))) if step > math.pi / _MAX_CIRCLE else _MAX_CIRCLE
     t = np.linspace(0, 2 * np.pi, n + 1)
     return [np.column_stack([cx + rx * np.cos(t), cy + ry * np.sin(t)])]
 
 
-def _element_strokes(el: ET.Element, tag: str, tol: float) -> list[np.ndarray]:
+def _element_strokes(el: ET.Element, tag: str, tol: float, budget: int) -> list[np.ndarray]:
     g = el.get
     num = lambda k: float(_floats(g(k, "0"))[0]) if _floats(g(k, "0")) else 0.0  # noqa: E731
     if tag == "path":
-        return flatten_path(g("d", ""), tol)
+        return flatten_path(g("d", ""), tol, max_points=budget)
     if tag == "line":
         return [np.array([[num("x1"), num("y1")], [num("x2"), num("y2")]])]
     if tag in ("polyline", "polygon"):
@@ -174,17 +186,29 @@ def _element_strokes(el: ET.Element, tag: str, tol: float) -> list[np.ndarray]:
     return []
 
 
-def _walk(el: ET.Element, m: np.ndarray, tol: float, out: list[np.ndarray]) -> None:
-    tag = _local(el.tag)
-    if tag in ("defs", "clipPath", "mask", "symbol", "marker", "metadata", "title", "desc", "style"):
-        return
-    if _hidden(el):
-        return
-    m = m @ parse_transform(el.get("transform"))
-    for stroke in _element_strokes(el, tag, tol):
-        out.append(stroke @ m[:2, :2].T + m[:2, 2])
-    for child in el:
-        _walk(child, m, tol, out)
+def _walk(root: ET.Element, tol: float) -> list[np.ndarray]:
+    """Strokes in document order; an explicit stack, as 100k nested `<g>` would pass the recursion limit."""
+    out: list[np.ndarray] = []
+    total = 0
+    stack: list[tuple[ET.Element, np.ndarray]] = [(root, np.eye(3))]
+    while stack:
+        el, m = stack.pop()
+        tag = _local(el.tag) if isinstance(el.tag, str) else ""
+        if tag in _SKIP or _hidden(el):
+            continue
+        m = m @ parse_transform(el.get("transform"))
+        if not np.all(np.isfinite(m)):
+            raise SketchFormatError(f"<{tag}>: its transforms overflow")
+        for stroke in _element_strokes(el, tag, tol, MAX_POINTS - total):
+            stroke = stroke @ m[:2, :2].T + m[:2, 2]
+            if not np.all(np.isfinite(stroke)):
+                raise SketchFormatError(f"<{tag}>: coordinates out of range after its transforms")
+            total += len(stroke)
+            if total > MAX_POINTS:
+                raise SketchFormatError(f"more than {MAX_POINTS:,} points (simplify it first)")
+            out.append(stroke)
+        stack.extend((child, m) for child in reversed(el))
+    return out
 
 
 def _mm_per_unit(root: ET.Element) -> float | None:
@@ -192,27 +216,49 @@ def _mm_per_unit(root: ET.Element) -> float | None:
     m = re.fullmatch(r"\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*(mm|cm|in|pt|pc|px|)\s*", width or "")
     if not m or len(box) != 4 or box[2] <= 0:
         return None
-    return float(m.group(1)) * _UNITS_MM[m.group(2)] / box[2]
+    try:
+        scale = float(m.group(1)) * _UNITS_MM[m.group(2)] / box[2]
+    except ValueError:  # "1.2.3mm"
+        return None
+    return scale if math.isfinite(scale) and scale > 0 else None
+
+
+def _refuse_entity(*_: object) -> None:
+    raise SketchFormatError("declares XML entities (DOCTYPE <!ENTITY>), which are refused")
+
+
+def _parse(path: Path) -> ET.Element:
+    """Bytes -> tree, refusing entity declarations first (billion laughs): expat expands internal entities,
+    and only recent expat releases cap the amplification."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SketchFormatError(f"cannot read: {exc.strerror or exc}") from None
+    check = expat.ParserCreate()
+    check.EntityDeclHandler = _refuse_entity
+    try:
+        check.Parse(data, True)
+        return ET.fromstring(data)
+    except (expat.ExpatError, ET.ParseError) as exc:
+        raise SketchFormatError(f"not well-formed XML ({exc})") from None
+    except (LookupError, ValueError) as exc:  # encoding="klingon", or bytes that do not decode
+        raise SketchFormatError(f"unreadable XML encoding ({exc})") from None
 
 
 def read_svg(path: Path, *, tolerance: float = 0.1) -> list[Sketch]:
     """All visible drawn elements of an SVG as one sketch (document order = stroke order)."""
+    meta: dict = {"source": path.name}
     try:
-        root = ET.parse(path).getroot()
-    except OSError as exc:
-        raise SketchFormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
-    except ET.ParseError as exc:
-        raise SketchFormatError(f"{path.name}: not well-formed XML ({exc})") from None
-    if _local(root.tag) != "svg":
-        raise SketchFormatError(f"{path.name}: the root element is <{_local(root.tag)}>, not <svg>")
-    strokes: list[np.ndarray] = []
-    try:
-        _walk(root, np.eye(3), tolerance, strokes)
+        root = _parse(path)
+        if _local(root.tag) != "svg":
+            raise SketchFormatError(f"the root element is <{_local(root.tag)}>, not <svg>")
+        with np.errstate(all="ignore"):  # overflow is checked and named, not warned about
+            strokes = [s for s in _walk(root, tolerance) if len(s)]
+        scale = _mm_per_unit(root)
     except SketchFormatError as exc:
         raise SketchFormatError(f"{path.name}: {exc}") from None
-    strokes = [s for s in strokes if len(s) and np.all(np.isfinite(s))]
-    meta: dict = {"source": path.name}
-    scale = _mm_per_unit(root)
+    except (ArithmeticError, ValueError) as exc:  # a number no check above foresaw: still one line
+        raise SketchFormatError(f"{path.name}: numbers out of range ({exc})") from None
     if scale is not None:
         meta["mm_per_unit"] = scale
     return [Sketch(strokes, unit="px", meta=meta)]
