@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrough, program
+from daemon_fakes import FakeModel, FakePlotter, SimBench, config, fake_connect, passthrough, program
 
 from plotter.daemon.pipeline import ModelCache
 from plotter.daemon.service import Service
@@ -328,3 +328,32 @@ def test_config_file_binary_or_nested_too_deep(tmp_path) -> None:
     deep.write_text("[" * 10_000)
     with pytest.raises(ConfigError, match=r"deep.yaml: nested too deeply$"):
         load_config(deep)
+
+
+@pytest.mark.parametrize("fault", ["vanish@t:0", "vanish@line:1"])
+def test_probe_of_a_port_that_opens_then_vanishes_is_offline(fault: str) -> None:
+    """Connected means GRBL answered: a port lost during the handshake is offline with its error, while an
+    alarm-locked machine (it answered) is connected, in state Alarm."""
+    from plotter.daemon.device import probe
+
+    row = probe("p", f"grblsim://?fault={fault}")
+    assert row["connected"] is False and "serial port lost" in row["error"] and "state" not in row, row
+    assert probe("p", "grblsim://")["state"] == "Idle"
+    locked = probe("p", "grblsim://?homing=1")
+    assert locked["connected"] is True and locked["state"] == "Alarm" and "alarm-locked" in locked["alarm"]
+
+
+def test_daemon_reports_a_cable_pulled_while_idle_offline(tmp_path) -> None:
+    """The daemon's device status (the `devices` request the API and `plotter status` use) says offline with
+    the port's error, not the last Idle report from before the cable went."""
+    bench = SimBench([])
+    svc = Service(config(tmp_path, names=("p1",)), opener=bench.open, serve=False).start()
+    try:
+        assert svc.workers["p1"].wait(lambda w: w.connected.is_set(), 10)
+        assert svc.devices()[0]["state"] == "Idle"
+        bench.machine.vanished = True
+        (row,) = svc.handle({"op": "devices"})["result"]
+        assert row["connected"] is False and "serial port lost" in row["error"], row
+        assert "state" not in row and "position" not in row, row
+    finally:
+        svc.stop()

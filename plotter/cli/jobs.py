@@ -185,7 +185,7 @@ def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: AN
         from plotter.daemon.device import probe
 
         targets = [(port, port)] if port else [(d.name, d.port) for d in cfg.devices]
-        rows = [_offline_if_silent(probe(name, p)) for name, p in targets]
+        rows = [probe(name, p) for name, p in targets]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -193,17 +193,6 @@ def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: AN
             click.echo(device_line(row))
     if port and not rows[0].get("connected"):
         raise click.exceptions.Exit(1)  # one port asked for and it is not there: scripts see the failure
-
-
-def _offline_if_silent(row: dict) -> dict:
-    """A port that opened but vanished or never answered (no state, an error, no alarm) is offline.
-
-    Why: `probe` counts an opened port as connected, so a plotter unplugged during the handshake printed
-    state `?` and exited 0; a script polling `plotter status --device` must see it fail.
-    """
-    if row.get("connected") and row.get("state", "?") == "?" and row.get("error") and not row.get("alarm"):
-        return {**row, "connected": False}
-    return row
 
 
 def device_line(row: dict) -> str:

@@ -154,11 +154,16 @@ class GrblLink:
         pass  # Streamer.cancel already lifted the pen after its soft reset
 
     def status(self) -> dict:
-        """GRBL state, position, buffers: asked fresh when idle, the stream's last 5 Hz report when busy."""
+        """GRBL state, position, buffers: asked fresh when idle, the stream's last 5 Hz report when busy.
+
+        A port lost while idle is offline with its error, not the last report it gave before the cable went
+        (the worker finds out for itself when it next streams, and reconnects)."""
         st = self.streamer.last_status
         if self._port_lock.acquire(blocking=False):
             try:
                 st = self.streamer.link.status(timeout=1.0) or st
+            except DeviceError as exc:
+                return {"connected": False, "error": str(exc)}
             except PlotterError as exc:
                 log.debug("status: %s", exc)
             finally:
@@ -313,7 +318,12 @@ def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
 
 
 def probe(name: str, port: str, baudrate: int = 115200) -> dict:
-    """One-shot status of a plotter nobody is streaming to (`plotter status` without a daemon)."""
+    """One-shot status of a plotter nobody is streaming to (`plotter status` without a daemon).
+
+    Connected means GRBL answered: a port that opens and then vanishes, or never answers (`DeviceError`),
+    is offline with its error, as a port that does not open is; only GRBL's own refusal (an alarm lock,
+    `error:N`) is a connected machine in a state worth showing.
+    """
     from plotter.grbl.streamer import Streamer
 
     row: dict[str, Any] = {"name": name, "port": port, "connected": False, "job": None}
@@ -331,6 +341,8 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
         if st is not None:
             row.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             row["alarm"] = st.label if st.state == "Alarm" else None
+    except DeviceError as exc:  # opened, then lost or silent: nothing answered
+        row = {**row, "connected": False, "error": str(exc)}
     except PlotterError as exc:
         row.update(connected=True, state="?", error=str(exc))
         if "alarm" in str(exc).lower():
