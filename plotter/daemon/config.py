@@ -191,7 +191,7 @@ def _http(data: object) -> HttpConfig:
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"http.host: {host!r} is not a loopback address; the control API is localhost-only")
-    port = _int("http.port", data.get("port", 8765), 1, 65535)
+    port = _int("http.port", data.get("port", 8765), 0, 65535)  # 0: any free port (tests, ad-hoc runs)
     return HttpConfig(enabled=enabled, host=host, port=port, token=token)
 
 
