@@ -237,6 +237,12 @@ def _sample_grid(checkpoint: Path, png: Path, n: int = 25, temperature: float = 
 )
 @click.option("--unconditional", is_flag=True, help="Decoder only (no encoder / latent).")
 @click.option(
+    "--class-embed",
+    default=16,
+    show_default=True,
+    help="Class embedding size fed to the decoder when training on several classes.",
+)
+@click.option(
     "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
 )
 @click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
@@ -255,7 +261,7 @@ def sketch_rnn(**opts: Any) -> None:
                 n_mixtures=opts["mixtures"],
                 dropout=opts["dropout"],
                 n_classes=n,
-                class_embed=16 if n > 1 else 0,
+                class_embed=opts["class_embed"] if n > 1 else 0,
                 conditional=not opts["unconditional"],
                 kl_weight=opts["kl_weight"],
                 kl_tolerance=opts["kl_tolerance"],
