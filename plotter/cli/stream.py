@@ -23,25 +23,50 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM: stopped by `kill`/systemd, after the sam
 
 
 class _Terminated(Exception):
-    """SIGTERM while streaming: cancel at once (no question), so the pen is not left down on the paper."""
+    """SIGTERM while the resume/cancel question is open: cancel at once, no one is there to answer."""
 
 
 @contextlib.contextmanager
-def _sigterm_cancels() -> Iterator[None]:
-    """SIGTERM raises `_Terminated` in the main thread while the job runs (a second one kills, as before)."""
+def _signals_noted(pending: list[int]) -> Iterator[None]:
+    """SIGINT and SIGTERM append to `pending` instead of raising where they land.
+
+    Why: the default KeyboardInterrupt is raised at whatever bytecode the main thread is on, so under load it
+    could land outside the try around the wait and end the process mid-job with the machine still running."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise _Terminated()
+    def note(signum: int, frame: object) -> None:
+        if signum == signal.SIGTERM:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills, as usual
+        pending.append(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _prompt_signals() -> Iterator[None]:
+    """While asking: Ctrl-C aborts the question (→ cancel), SIGTERM raises `_Terminated`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def term(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise _Terminated()
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, term)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -158,6 +183,7 @@ def _run_interruptible(streamer, job) -> tuple[object, bool]:  # type: ignore[no
 
     Returns (the job's result, whether SIGTERM cancelled it)."""
     box: dict[str, object] = {}
+    pending: list[int] = []
     terminated = False
     finished = threading.Event()  # not Thread.join: an interrupted join can make is_alive() lie (3.11)
 
@@ -169,38 +195,48 @@ def _run_interruptible(streamer, job) -> tuple[object, bool]:  # type: ignore[no
         finally:
             finished.set()
 
-    worker = threading.Thread(target=target, name="plotter-stream", daemon=True)
-    worker.start()
-    while not finished.is_set():
-        try:
-            finished.wait(0.2)
-        except _Terminated:
-            click.echo("\nterminated: cancelling (feed hold, soft reset, pen up)...", err=True)
-            terminated = True
-            try:
-                streamer.cancel()
-            except JobError:
-                continue  # the job ended meanwhile
-        except KeyboardInterrupt:
-            click.echo("\nfeed hold...", err=True)
-            try:
-                status = streamer.pause()
-                click.echo(f"held ({status.label if status else '?'})", err=True)
-                choice = click.prompt("[r]esume or [c]ancel", type=click.Choice(["r", "c"]), default="r",
-                                      err=True)
-            except (KeyboardInterrupt, click.Abort):
-                choice = "c"
-            except _Terminated:  # killed while asking: no one is there to answer
-                choice, terminated = "c", True
-            except JobError:
-                continue  # the job ended meanwhile
-            try:
-                streamer.resume() if choice == "r" else streamer.cancel()
-            except JobError:
-                continue
+    with _signals_noted(pending):
+        worker = threading.Thread(target=target, name="plotter-stream", daemon=True)
+        worker.start()
+        while not finished.wait(0.2):
+            while pending and not finished.is_set():
+                if pending.pop(0) == signal.SIGTERM:
+                    terminated = True
+                    click.echo("\nterminated: cancelling (feed hold, soft reset, pen up)...", err=True)
+                    _quietly(streamer.cancel)
+                elif not terminated:
+                    terminated = _hold_and_ask(streamer)
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box.get("result"), terminated
+
+
+def _quietly(action) -> None:  # type: ignore[no-untyped-def]
+    try:
+        action()
+    except JobError:
+        pass  # the job ended meanwhile
+
+
+def _hold_and_ask(streamer) -> bool:  # type: ignore[no-untyped-def]
+    """Feed hold, then resume or cancel as the user answers; True when SIGTERM arrived while asking."""
+    click.echo("\nfeed hold...", err=True)
+    terminated = False
+    try:
+        status = streamer.pause()
+    except JobError:
+        return False  # the job ended meanwhile
+    click.echo(f"held ({status.label if status else '?'})", err=True)
+    try:
+        with _prompt_signals():
+            choice = click.prompt("[r]esume or [c]ancel", type=click.Choice(["r", "c"]), default="r",
+                                  err=True)
+    except (KeyboardInterrupt, click.Abort):
+        choice = "c"
+    except _Terminated:  # killed while asking: no one is there to answer
+        choice, terminated = "c", True
+    _quietly(streamer.resume if choice == "r" else streamer.cancel)
+    return terminated
 
 
 @click.command()
@@ -277,9 +313,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         bar = _Bar("stream", estimate, enabled)
         journal = Journal(JsonLinesSink(journal_path), edited_from=edited_from)
         try:
-            with _sigterm_cancels():
-                result, terminated = _run_interruptible(streamer, lambda: streamer.stream(
-                    lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
+            result, terminated = _run_interruptible(streamer, lambda: streamer.stream(
+                lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
         except (StreamError, PortLostError) as exc:
             bar.close()
             raise click.ClickException(f"{exc} (resume with --resume {journal_path})") from None
