@@ -122,7 +122,12 @@ def test_default_checkpoint_is_one_that_knows_the_class(tmp_path, monkeypatch) -
     monkeypatch.setenv("PLOTTER_CHECKPOINTS", str(tmp_path))
     assert find_checkpoint("sketch-rnn", "cat", None).name == "sketch_rnn-cat.pt"
     assert find_checkpoint("sketch-rnn", "dog", None).name == "sketch_rnn-multiclass.pt"
-    assert find_checkpoint("sketch-rnn", "zebra", None).name == "sketch_rnn-cat.pt"  # then: unknown class
+    assert find_checkpoint("sketch-rnn", "zebra", None).name == "sketch_rnn-multiclass.pt"  # widest: suggests
+    from plotter.daemon.params import DrawParams
+    from plotter.daemon.pipeline import ModelCache, sample
+
+    drawn = sample(DrawParams(class_name="dog", n=2, seed=0), ModelCache())  # `plotter draw --class dog`
+    assert len(drawn) == 2
 
 
 def test_classes_lists_a_classifier_as_not_drawing(tmp_path, monkeypatch) -> None:

@@ -83,7 +83,9 @@ def check_class(model: Any, class_name: str) -> None:
 
 def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     """Draw `params.n` sketches from the (cached) model."""
-    path = params.checkpoint or default_checkpoint(params.model, params.class_name)
+    from plotter.models.complete import find_checkpoint  # `--class house` finds the multiclass checkpoint
+
+    path = find_checkpoint(params.model, params.class_name, params.checkpoint)
     model = models.get(path)
     check_class(model, params.class_name)
     kept: list[Sketch] = []

@@ -39,14 +39,18 @@ def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path |
     path = default_checkpoint(model, class_name)
     if class_name is None or path.stem == f"{MODELS[model]}-{class_name}":
         return path
+    widest, most = path, 0  # a class no checkpoint knows: the widest one's error suggests the closest names
     for cand in shipped_checkpoints():  # `--class dog` with sketch_rnn-cat.pt and sketch_rnn-multiclass.pt
         if cand.stem.startswith(f"{MODELS[model]}-"):
             try:
-                if class_name in checkpoint_info(cand)["classes"]:
-                    return cand
+                classes = checkpoint_info(cand)["classes"]
             except PlotterError:
                 continue
-    return path
+            if class_name in classes:
+                return cand
+            if len(classes) > most:
+                widest, most = cand, len(classes)
+    return widest
 
 
 def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> Any:
@@ -261,12 +265,12 @@ def plan_completion(
     opts["profile"], opts["paper"]) if opts["complete"] else plan_draw(...)`; run in-process, since a
     daemon job carries no partial.
     """
-    from plotter.daemon.pipeline import ModelCache, default_checkpoint, plan_sketches
+    from plotter.daemon.pipeline import ModelCache, plan_sketches
     from plotter.draw import DrawPlan
     from plotter.sketch.io import read_sketches
 
     user = read_sketches(partial, index=index)[0]
-    path = params.checkpoint or default_checkpoint(params.model, params.class_name)
+    path = find_checkpoint(params.model, params.class_name, params.checkpoint)
     model = (models or ModelCache()).get(path)
     sketches = complete_sketches(model, user, params.n, params.temperature, params.class_name, params.seed)
     profile, paper = params.profile or profile, params.paper or paper
