@@ -215,3 +215,26 @@ def test_checkpoint_round_trip(tmp_path):
     (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:1000])
     with pytest.raises(CheckpointError):
         load_model(tmp_path / "cut.pt")
+
+
+def test_input_noise_perturbs_training_inputs_only():
+    """Noise on input offsets changes the training loss, never the targets, and is off in eval mode."""
+    from dataclasses import replace
+
+    noisy = rough_model(cfg=replace(TINY, input_noise=0.5))
+    clean = rough_model(cfg=TINY)
+    batch = make_batch(synthetic(6))
+    x_before, y_before = batch.x.clone(), batch.y.clone()
+    # eval mode: identical to the same weights without noise
+    torch.testing.assert_close(noisy(batch)["loss"], clean(batch)["loss"])
+    noisy.train()
+    torch.manual_seed(1)
+    a = noisy(batch)["loss"]
+    torch.manual_seed(2)
+    b = noisy(batch)["loss"]
+    assert not torch.allclose(a, b)  # a fresh draw each step
+    clean.train()
+    torch.manual_seed(1)
+    c = clean(batch)["loss"]  # dropout 0: training mode alone changes nothing
+    torch.testing.assert_close(c, clean.eval()(batch)["loss"])
+    assert torch.equal(batch.x, x_before) and torch.equal(batch.y, y_before)  # batch untouched

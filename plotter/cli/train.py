@@ -285,6 +285,12 @@ def sketch_rnn(**opts: Any) -> None:
 @click.option("--mixtures", default=20, show_default=True)
 @click.option("--dropout", default=0.1, show_default=True)
 @click.option(
+    "--input-noise",
+    default=0.0,
+    show_default=True,
+    help="Std of Gaussian noise on input offsets, normalized units (training only; against exposure bias).",
+)
+@click.option(
     "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
 )
 @click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
@@ -311,6 +317,7 @@ def transformer(**opts: Any) -> None:
             dropout=opts["dropout"],
             n_mixtures=opts["mixtures"],
             n_classes=n if n > 1 else 0,
+            input_noise=opts["input_noise"],
         )
         if cfg.n_embd % cfg.n_head:
             raise click.BadParameter(f"--embd {cfg.n_embd} is not divisible by --heads {cfg.n_head}")

@@ -47,6 +47,7 @@ class TransformerConfig:
     n_mixtures: int = 20  # bivariate Gaussians in the offset distribution
     bias: bool = True  # biases in Linear layers and LayerNorms
     n_classes: int = 0  # > 0 adds a class embedding for class-conditional training; 0 = one class
+    input_noise: float = 0.0  # std of Gaussian noise on input offsets (training only; targets stay clean)
 
 
 class CausalSelfAttention(nn.Module):
@@ -202,7 +203,13 @@ class SketchTransformer(nn.Module):
 
         The loss lives in `forward` so DistributedDataParallel syncs gradients (see plotter.training.loop).
         """
-        params = self.mdn_params(batch.x, batch.class_ids if self.wce is not None else None)
+        x = batch.x  # (B, T+1, 5)
+        if self.training and self.config.input_noise > 0:
+            # why: sampling feeds the model its own slightly-off offsets; clean teacher forcing lets it copy
+            # the last step size, and at low temperature a run of tiny steps then feeds itself (exposure bias)
+            x = x.clone()
+            x[:, 1:, :2] += self.config.input_noise * torch.randn_like(x[:, 1:, :2])
+        params = self.mdn_params(x, batch.class_ids if self.wce is not None else None)
         out = mdn_loss(params, batch.y, batch.mask)
         out["loss"] = out["nll"]
         return out
