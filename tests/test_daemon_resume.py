@@ -9,6 +9,8 @@ from plotter.daemon.resume import (
     PenSpec,
     exact_resume,
     position_tolerance,
+    recorded_rest,
+    rest_record,
     segment_resume,
     states_after,
 )
@@ -161,3 +163,22 @@ def test_segment_resume_off_the_path_or_outside_the_window_is_none() -> None:
     assert segment_resume(PROGRAM, (30.0, 5.0, 0.0), 0, 11, PEN) is None
     assert segment_resume(PROGRAM, (20.0, 15.0, 0.0), 7, 11, PEN) is None  # line 6 ran before `synced`
     assert segment_resume(PROGRAM, (5.0, 5.0, 0.0), 5, 9, PEN) is None  # line 9 was never written
+
+
+BEGIN = {"t": "begin", "lines": 11, "digest": "x", "start": 0, "wa": True}
+
+
+@pytest.mark.parametrize(
+    "records, expected",
+    [
+        ([BEGIN, {"t": "send", "sent": 5, "acked": 3, "synced": 3}], None),  # nothing pinned: ask the machine
+        ([BEGIN, rest_record((20.0, 10.0, 0.0))], (20.0, 10.0, 0.0)),
+        ([BEGIN, rest_record((20.0, 10.0, 0.0)), rest_record((0.0, 0.0, 0.0))], (20.0, 10.0, 0.0)),  # first
+        ([BEGIN, rest_record((20.0, 10.0, 0.0)), {**BEGIN, "start": 7}], None),  # a later run: its own pin
+        ([BEGIN, {"t": "rest", "pos": "here"}], None),  # unreadable: ask the machine
+        ([BEGIN, {"t": "rest", "pos": [1.0]}], None),
+        ([BEGIN, {"t": "rest"}], None),
+    ],
+)
+def test_recorded_rest_is_the_first_pin_of_the_latest_run(records, expected) -> None:
+    assert recorded_rest(records) == expected

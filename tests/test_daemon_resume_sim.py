@@ -149,3 +149,63 @@ def test_held_when_the_daemon_died_redraws_only_the_cut_segment(tmp_path, hold_a
     drawn, planned = drawn_segments(bench.machine), planned_segments(GCODE)
     extra, missing = unmatched(drawn, planned)
     assert missing == 0 and extra <= 1 and off_path(drawn, planned) == 0
+
+
+
+@pytest.mark.parametrize("kill_at", [9, 19])
+def test_another_job_between_the_kill_and_the_resume_leaves_the_resume_exact(tmp_path, kill_at: int) -> None:
+    """The restarted daemon may run other queued jobs on the plotter before the user resumes the one the
+    kill interrupted. The machine then stands where *they* ended (this program ends at the origin), which
+    says nothing about where the interrupted run stopped: the reconnect pins the position the machine came
+    to rest at in the job's journal, before anything else is sent, and the resume reads it from there. The
+    page ends with both programs drawn exactly once."""
+    bench = SimBench([])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+
+        def die(acked: int) -> None:
+            if acked >= kill_at:
+                raise Died()
+
+        with pytest.raises(Died):
+            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, die)
+        link = GrblLink(bench.open("p1", 115200), store, device="p1")  # the restarted daemon connects
+        other = _job(store)
+        link.stream(other, LINES, lambda acked: None)
+        assert bench.machine.queue.position[:2] == (0.0, 0.0)
+        link.stream(store.get(job.id), LINES, lambda acked: None)
+    assert unmatched(drawn_segments(bench.machine), planned_segments(GCODE) * 2) == (0, 0)
+
+
+def test_a_cancelled_run_pins_where_it_stopped_for_a_later_resume(tmp_path) -> None:
+    """A cancel (hold, soft reset, pen up) and other jobs before the resume: the cut segment is found from
+    the position pinned when the cancel ended, not from where the later job left the machine."""
+    import threading
+
+    from daemon_fakes import off_path
+
+    from plotter.daemon.resume import recorded_rest
+    from plotter.daemon.worker import Cancelled
+
+    bench = SimBench([])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+        link = GrblLink(bench.open("p1", 115200), store, device="p1")
+        canceller = threading.Thread(target=link.cancel)
+
+        def cancel_midway(acked: int) -> None:
+            x, y, _ = bench.machine.queue.position
+            if abs(y - 107.5) < 1e-6 and 40 < x < 110 and canceller.ident is None:  # deep in a stroke
+                canceller.start()
+
+        with pytest.raises(Cancelled):
+            link.stream(job, LINES, cancel_midway)
+        canceller.join(30)
+        pinned = recorded_rest(store.journal_records(job.id))
+        assert pinned is not None and pinned[:2] == pytest.approx(bench.machine.queue.position[:2], abs=1e-3)
+
+        link.stream(_job(store), LINES, lambda acked: None)  # another job ends at the origin
+        link.stream(store.get(job.id), LINES, lambda acked: None)
+    drawn, planned = drawn_segments(bench.machine), planned_segments(GCODE) * 2
+    extra, missing = unmatched(drawn, planned)
+    assert missing == 0 and extra <= 1 and off_path(drawn, planned) == 0

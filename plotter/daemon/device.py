@@ -21,6 +21,7 @@ from plotter.grbl.journal import JournalState
 
 log = logging.getLogger(__name__)
 _BUSY = ("Run", "Jog", "Home")
+_UNTRUSTED = ("alarm", "reset", "error", "lost")  # a run that ended so: the machine's position says nothing
 SETTLE_S = 3600.0  # a plotter finishing its planner after a USB drop never needs more than this
 SETTLE_QUIET_S = 0.5  # at rest this long (plus any dwell it may still hold) before the soft reset
 
@@ -85,7 +86,11 @@ class GrblLink:
             if st.state in _BUSY or (st.state == "Hold" and st.substate != 0) or quiet > SETTLE_QUIET_S:
                 log.info("GRBL is %s: waiting for it to finish what it holds", st.label)
             _settle(link, quiet)
-        return self.streamer.connect(reset=st is not None, unlock=unlock)
+        info = self.streamer.connect(reset=st is not None, unlock=unlock)
+        if not info.unlocked:  # at rest where the interrupted runs left it: pin that before anything moves it
+            self._pin_rest([job.id for job, state in _open_journals(self.store, self.device)
+                            if state.status not in _UNTRUSTED and not _rest_pinned(self.store, job.id)])
+        return info
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
         from plotter.grbl.journal import Journal
@@ -99,8 +104,28 @@ class GrblLink:
             result = self.streamer.stream(
                 lines, start, preamble=preamble, journal=journal, on_progress=lambda p: on_ack(p.acked)
             )
-        if result.status == "cancelled":
+        if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
+            with self._port_lock:
+                self._pin_rest([job.id])
             raise Cancelled(result.detail or "cancelled")
+
+    def _pin_rest(self, job_ids: list[int]) -> None:
+        """Write where the machine stands (at rest) into these jobs' journals before anything else is sent:
+        their resume needs where *their* run stopped, and other jobs may run on this plotter first."""
+        from plotter.daemon.resume import rest_record
+
+        if not job_ids:
+            return
+        link = self.streamer.link
+        try:
+            st = link.status()
+            pos = _work_position(link, st) if st is not None and st.state == "Idle" else None
+        except PlotterError as exc:  # no pin: the resume asks the machine itself
+            log.warning("could not read where the machine stopped: %s", exc)
+            return
+        for job_id in job_ids if pos is not None else ():
+            log.debug("job %d: the machine came to rest at %s", job_id, pos)
+            self.store.journal_append(job_id, rest_record(pos))
 
     def _resume_point(self, job: Job, lines: list[str], records: list[dict]) -> tuple[int, tuple[str, ...]]:
         """Exactly where the machine stopped if it kept its position, else the journal's last pen-up.
@@ -108,15 +133,17 @@ class GrblLink:
         Kill or USB drop: GRBL ran every line it received (`exact_resume`). Hold then soft reset (SIGTERM,
         cancel): it stopped on a line, whose segment is redrawn from its start (`segment_resume`). Alarm,
         reset, error: the position is not to be trusted, so the last pen-up (`resume_plan`)."""
-        from plotter.daemon.resume import exact_resume, position_tolerance, segment_resume
+        from plotter.daemon.resume import exact_resume, position_tolerance, recorded_rest, segment_resume
         from plotter.grbl.journal import PenCommands, load_state, resume_plan
 
         state = load_state(records)
-        if state.status not in ("alarm", "reset", "error", "lost"):
-            link = self.streamer.link
-            link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
-            st = link.status()
-            pos = _work_position(link, st) if st is not None and st.state == "Idle" else None
+        if state.status not in _UNTRUSTED:
+            pos = recorded_rest(records)  # pinned on reconnect or cancel; other jobs may have run since
+            if pos is None:  # nothing pinned (an older journal, a status read that failed): ask it now
+                link = self.streamer.link
+                link.command("G4P0", timeout=3600.0)  # let GRBL finish what it holds, then ask where it is
+                st = link.status()
+                pos = _work_position(link, st) if st is not None and st.state == "Idle" else None
             rx = self.info.rx_size if self.info else 128
             tol = position_tolerance(self.info.settings if self.info else {})
             log.debug("job %d: run from line %d, acked %d, sent %s; machine at %s",
@@ -236,6 +263,12 @@ def _open_journals(store: JobStore, device: str | None) -> Iterator[tuple[Job, J
             yield job, load_state(records)
         except PlotterError:
             continue
+
+
+def _rest_pinned(store: JobStore, job_id: int) -> bool:
+    from plotter.daemon.resume import recorded_rest
+
+    return recorded_rest(store.journal_records(job_id)) is not None
 
 
 def pending_dwell(store: JobStore, device: str | None) -> float:

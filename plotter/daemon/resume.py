@@ -189,6 +189,34 @@ def _on_segment(a: Sequence[float], b: Sequence[float], q: Sequence[float], pen:
     return _near([a[i] + t * d[i] for i in range(axes)], q, pen, tol)
 
 
+def rest_record(position: Sequence[float]) -> dict:
+    """The journal record that pins where the machine came to rest after a run (work mm)."""
+    return {"t": "rest", "pos": [float(v) for v in position]}
+
+
+def recorded_rest(records: Sequence[Mapping]) -> tuple[float, ...] | None:
+    """Where the machine came to rest after the latest run, if a reconnect or a cancel pinned it (the first
+    pin after the run's `begin`: anything later may have moved it). None when nothing (readable) was pinned.
+
+    Why a pin and not a fresh `?` at resume time: between the stop and the resume the daemon may run other
+    jobs on the same plotter, and the machine then stands where *they* ended."""
+    pos: tuple[float, ...] | None = None
+    pinned = False
+    for rec in records:
+        kind = rec.get("t")
+        if kind == "begin":
+            pos, pinned = None, False
+        elif kind == "rest" and not pinned:
+            pinned = True
+            try:
+                pos = tuple(float(v) for v in rec["pos"])[:3]
+            except (KeyError, TypeError, ValueError):
+                pos = None
+            if pos is not None and len(pos) != 3:
+                pos = None
+    return pos
+
+
 def position_tolerance(settings: Mapping[int, object]) -> float:
     """Half a step of the coarsest XY axis ($100/$101 steps/mm), never below `TOLERANCE_MM`: a real GRBL
     stops on whole steps, so a line ending between two steps reports the nearer one."""
