@@ -3,7 +3,8 @@
 `GrblLink` adapts `plotter.grbl.streamer.Streamer` to what a worker needs: stream a job from its journal
 (resume exactly where the machine stopped, see `plotter.daemon.resume`; from the last pen-up when its position
 was lost), controls from other threads, pen-up, status. The journal lives in the jobs file and is written
-ahead of every line sent, so a killed daemon knows exactly which lines GRBL may have received.
+ahead of every line sent, so a killed daemon knows exactly which lines GRBL may have received; where the
+machine came to rest is pinned in it on reconnect, before any other job can move the pen.
 """
 
 from __future__ import annotations

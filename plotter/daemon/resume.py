@@ -5,7 +5,9 @@ journal-only resume goes back to a pen-up and redraws part of a stroke. But when
 kept power, GRBL finishes every line it received and then stands still at the end of the last one. The
 daemon's journal is written ahead (`plotter.grbl.journal`, `write_ahead`): before each line goes out, one line
 per write, it records `sent`; so the line the machine stopped after lies in `[acked - 1, sent - 1]` of the
-latest run, and its reported position names it.
+latest run, and its reported position names it. That position is read once, when the daemon reconnects (or
+a cancel ends the stream) and the machine is at rest, and pinned in the journal (`rest_record`): other jobs
+may run on the plotter before the resume and leave the pen elsewhere.
 
 The rule: take the *latest* line in that window that ends at the reported position. Every written line
 reached GRBL (a kill lands between writes, and the one line whose record was written but not its bytes
