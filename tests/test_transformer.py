@@ -238,3 +238,24 @@ def test_input_noise_perturbs_training_inputs_only():
     c = clean(batch)["loss"]  # dropout 0: training mode alone changes nothing
     torch.testing.assert_close(c, clean.eval()(batch)["loss"])
     assert torch.equal(batch.x, x_before) and torch.equal(batch.y, y_before)  # batch untouched
+
+
+def test_self_feed_swaps_inputs_for_the_models_own_samples():
+    """Scheduled sampling: training inputs mix in the model's own sampled offsets; eval, targets untouched."""
+    from dataclasses import replace
+
+    batch = make_batch(synthetic(6))
+    x_before, y_before = batch.x.clone(), batch.y.clone()
+    fed = rough_model(cfg=replace(TINY, self_feed=1.0))
+    clean = rough_model(cfg=TINY)
+    torch.testing.assert_close(fed(batch)["loss"], clean(batch)["loss"])  # eval mode: no swap
+    fed.train()
+    torch.manual_seed(0)
+    x_all = fed._self_feed(batch.x, None)
+    assert torch.equal(x_all[:, 0], batch.x[:, 0])  # the start token stays
+    assert torch.equal(x_all[..., 2:], batch.x[..., 2:])  # pen states stay real
+    assert not torch.allclose(x_all[:, 1:, :2], batch.x[:, 1:, :2])  # every offset is the model's own
+    none = rough_model(cfg=replace(TINY, self_feed=1e-9)).train()._self_feed(batch.x, None)
+    assert torch.equal(none, batch.x)  # share ~0: nothing swapped
+    assert not torch.allclose(fed(batch)["loss"], clean(batch)["loss"])
+    assert torch.equal(batch.x, x_before) and torch.equal(batch.y, y_before)  # batch untouched

@@ -291,6 +291,13 @@ def sketch_rnn(**opts: Any) -> None:
     help="Std of Gaussian noise on input offsets, normalized units (training only; against exposure bias).",
 )
 @click.option(
+    "--self-feed",
+    default=0.0,
+    show_default=True,
+    help="Share of input offsets swapped for the model's own samples (scheduled sampling, training only).",
+)
+@click.option("--self-feed-temperature", default=0.4, show_default=True, help="Temperature of those samples.")
+@click.option(
     "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
 )
 @click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
@@ -318,6 +325,8 @@ def transformer(**opts: Any) -> None:
             n_mixtures=opts["mixtures"],
             n_classes=n if n > 1 else 0,
             input_noise=opts["input_noise"],
+            self_feed=opts["self_feed"],
+            self_feed_temperature=opts["self_feed_temperature"],
         )
         if cfg.n_embd % cfg.n_head:
             raise click.BadParameter(f"--embd {cfg.n_embd} is not divisible by --heads {cfg.n_head}")

@@ -48,6 +48,8 @@ class TransformerConfig:
     bias: bool = True  # biases in Linear layers and LayerNorms
     n_classes: int = 0  # > 0 adds a class embedding for class-conditional training; 0 = one class
     input_noise: float = 0.0  # std of Gaussian noise on input offsets (training only; targets stay clean)
+    self_feed: float = 0.0  # share of input offsets replaced by the model's own samples (training only)
+    self_feed_temperature: float = 0.4  # temperature of those samples: the one sampling will use
 
 
 class CausalSelfAttention(nn.Module):
@@ -209,9 +211,29 @@ class SketchTransformer(nn.Module):
             # the last step size, and at low temperature a run of tiny steps then feeds itself (exposure bias)
             x = x.clone()
             x[:, 1:, :2] += self.config.input_noise * torch.randn_like(x[:, 1:, :2])
-        params = self.mdn_params(x, batch.class_ids if self.wce is not None else None)
+        cids = batch.class_ids if self.wce is not None else None
+        if self.training and self.config.self_feed > 0:
+            x = self._self_feed(x, cids)
+        params = self.mdn_params(x, cids)
         out = mdn_loss(params, batch.y, batch.mask)
         out["loss"] = out["nll"]
+        return out
+
+    @torch.no_grad()
+    def _self_feed(self, x: torch.Tensor, cids: torch.Tensor | None) -> torch.Tensor:
+        """Parallel scheduled sampling: one teacher-forced pass samples every next row at the sampling
+        temperature, and a random share of the input offsets is swapped for those samples (pen states and
+        targets stay real). Why: at tau 0.4 a sample's own small, unsure steps make a context training never
+        showed, and the model wanders on in it; here it learns to return to the stroke from its own errors."""
+        b, t1 = x.shape[:2]
+        p = self.mdn_params(x, cids)  # (B, T+1): the row after each input row
+        flat = MDNParams(
+            *(v.reshape(b * t1, *v.shape[2:]) for v in (p.logit_pi, p.mu, p.log_sigma, p.rho, p.pen_logits))
+        )
+        rows = sample_mdn(flat, self.config.self_feed_temperature).reshape(b, t1, 5)  # (B, T+1, 5)
+        swap = torch.rand(b, t1 - 1, 1, device=x.device) < self.config.self_feed  # (B, T, 1)
+        out = x.clone()
+        out[:, 1:, :2] = torch.where(swap, rows[:, :-1, :2].to(x.dtype), x[:, 1:, :2])
         return out
 
     def compute_loss(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
