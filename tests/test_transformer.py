@@ -259,3 +259,13 @@ def test_self_feed_swaps_inputs_for_the_models_own_samples():
     assert torch.equal(none, batch.x)  # share ~0: nothing swapped
     assert not torch.allclose(fed(batch)["loss"], clean(batch)["loss"])
     assert torch.equal(batch.x, x_before) and torch.equal(batch.y, y_before)  # batch untouched
+
+
+def test_pen_weight_scales_only_the_pen_term_of_the_objective():
+    from dataclasses import replace
+
+    batch = make_batch(synthetic(6))
+    plain = rough_model(cfg=TINY)(batch)
+    weighted = rough_model(cfg=replace(TINY, pen_weight=3.0))(batch)
+    torch.testing.assert_close(weighted["nll"], plain["nll"])  # what is logged and compared stays the NLL
+    torch.testing.assert_close(weighted["loss"], plain["offset_nll"] + 3.0 * plain["pen_nll"])

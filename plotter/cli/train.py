@@ -291,6 +291,12 @@ def sketch_rnn(**opts: Any) -> None:
     help="Std of Gaussian noise on input offsets, normalized units (training only; against exposure bias).",
 )
 @click.option(
+    "--pen-weight",
+    default=1.0,
+    show_default=True,
+    help="Weight of the pen cross-entropy in the loss (sharper lifts and ends at low temperature).",
+)
+@click.option(
     "--self-feed",
     default=0.0,
     show_default=True,
@@ -326,6 +332,7 @@ def transformer(**opts: Any) -> None:
             n_classes=n if n > 1 else 0,
             input_noise=opts["input_noise"],
             self_feed=opts["self_feed"],
+            pen_weight=opts["pen_weight"],
             self_feed_temperature=opts["self_feed_temperature"],
         )
         if cfg.n_embd % cfg.n_head:

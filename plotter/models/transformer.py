@@ -48,6 +48,7 @@ class TransformerConfig:
     bias: bool = True  # biases in Linear layers and LayerNorms
     n_classes: int = 0  # > 0 adds a class embedding for class-conditional training; 0 = one class
     input_noise: float = 0.0  # std of Gaussian noise on input offsets (training only; targets stay clean)
+    pen_weight: float = 1.0  # pen cross-entropy weight in the training loss (logged NLL unweighted)
     self_feed: float = 0.0  # share of input offsets replaced by the model's own samples (training only)
     self_feed_temperature: float = 0.4  # temperature of those samples: the one sampling will use
 
@@ -216,7 +217,9 @@ class SketchTransformer(nn.Module):
             x = self._self_feed(x, cids)
         params = self.mdn_params(x, cids)
         out = mdn_loss(params, batch.y, batch.mask)
-        out["loss"] = out["nll"]
+        out["loss"] = out["nll"] if self.config.pen_weight == 1.0 else (
+            out["offset_nll"] + self.config.pen_weight * out["pen_nll"]
+        )
         return out
 
     @torch.no_grad()
