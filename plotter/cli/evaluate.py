@@ -6,6 +6,7 @@ Thin layer: options, progress bars and printing; the measuring lives in `plotter
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -33,7 +34,7 @@ class _Bars:
         if phase != self.phase:
             self.close()
             self.phase, self.done = phase, 0
-            err = click.get_text_stream("stderr")
+            err = sys.stderr
             self.bar = click.progressbar(length=total, label=f"{phase:<20}", file=err)
             self.bar.__enter__()
         self.bar.update(done - self.done)

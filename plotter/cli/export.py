@@ -138,7 +138,7 @@ def export(
         job_name=Path(inputs[0]).stem if len(inputs) == 1 else f"{len(inputs)} files",
     )
     jobs = plan_pages(sketches, prof, options) if pages else [plan_job(sketches, prof, options)]
-    info = click.get_text_stream("stderr") if output == "-" else sys.stdout
+    info = sys.stderr if output == "-" else sys.stdout
     for number, job in enumerate(jobs, start=1):
         suffix = f"-{number}" if len(jobs) > 1 else ""
         if output == "-":
