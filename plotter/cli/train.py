@@ -88,6 +88,15 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 default=None,
                 help="Start from this checkpoint's weights and scale (fine-tuning; sizes must match).",
             ),
+            click.option(
+                "--flip-prob",
+                default=0.0,
+                show_default=True,
+                help="Chance of a horizontal flip (augmentation).",
+            ),
+            click.option(
+                "--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation."
+            ),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -101,10 +110,11 @@ def train() -> None:
     """Train a sketch model on Quick, Draw! strokes (checkpoints, loss curve, resumable; DDP via torchrun)."""
 
 
-def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], augment: Any = None) -> None:
+def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -> None:
     """Load data, build the model with `build(split_data)`, run the shared loop, report where things went."""
     import torch
 
+    from plotter.training.augment import Augment
     from plotter.training.data import BucketBatcher, StrokeDataset, compute_scale, load_splits
     from plotter.training.loop import TrainConfig, fit
 
@@ -143,6 +153,7 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any], a
         raise click.ClickException("the data has no validation sketches")
     init = _init_checkpoint(opts["init_from"], kind, opts["resume"])
     scale = float(init["scale"]) if init else compute_scale(data.train)
+    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
     train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
     valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)
     model = build(data)
@@ -242,14 +253,9 @@ def _sample_grid(checkpoint: Path, png: Path, n: int = 25, temperature: float = 
     show_default=True,
     help="Class embedding size fed to the decoder when training on several classes.",
 )
-@click.option(
-    "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
-)
-@click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
 def sketch_rnn(**opts: Any) -> None:
     """Train Sketch-RNN (bi-GRU encoder, GRU decoder, Gaussian mixture): best.pt, last.pt, loss.png."""
     from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
-    from plotter.training.augment import Augment
 
     def build(data: Any) -> SketchRNN:
         n = len(data.classes)
@@ -269,8 +275,7 @@ def sketch_rnn(**opts: Any) -> None:
             )
         )
 
-    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
-    run_training("sketch-rnn", build, opts, augment)
+    run_training("sketch-rnn", build, opts)
 
 
 @train.command(
@@ -303,10 +308,6 @@ def sketch_rnn(**opts: Any) -> None:
     help="Share of input offsets swapped for the model's own samples (scheduled sampling, training only).",
 )
 @click.option("--self-feed-temperature", default=0.4, show_default=True, help="Temperature of those samples.")
-@click.option(
-    "--flip-prob", default=0.0, show_default=True, help="Chance of a horizontal flip (augmentation)."
-)
-@click.option("--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation.")
 def transformer(**opts: Any) -> None:
     """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.
 
@@ -314,7 +315,6 @@ def transformer(**opts: Any) -> None:
     transformer-cat.pt.
     """
     from plotter.models.transformer import SketchTransformer, TransformerConfig
-    from plotter.training.augment import Augment
 
     def build(data: Any) -> SketchTransformer:
         longest = max(len(s) for s in (*data.train, *data.valid, *data.test))
@@ -339,8 +339,7 @@ def transformer(**opts: Any) -> None:
             raise click.BadParameter(f"--embd {cfg.n_embd} is not divisible by --heads {cfg.n_head}")
         return SketchTransformer(cfg)
 
-    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
-    run_training("transformer", build, opts, augment)
+    run_training("transformer", build, opts)
 
 
 # the yardstick classifier (issue 4) trains through this group too; hidden: a one-off, not a sketch model
