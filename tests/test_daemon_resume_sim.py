@@ -46,18 +46,23 @@ def _finish(bench: SimBench, store: JobStore, job: Job) -> None:
     link.stream(store.get(job.id), LINES, lambda acked: None)
 
 
+def _kill_at(bench: SimBench, store: JobStore, job: Job, kill_at: int) -> None:
+    """The daemon dies (nothing more written) once `kill_at` lines are acknowledged."""
+
+    def die(acked: int) -> None:
+        if acked >= kill_at:
+            raise Died()
+
+    with pytest.raises(Died):
+        GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, die)
+
+
 @pytest.mark.parametrize("kill_at", [2, 6, 9, 13, 16, 19, 23, 27, 31])
 def test_killed_anywhere_the_page_ends_exactly_as_planned(tmp_path, kill_at: int) -> None:
     bench = SimBench([])
     with JobStore(tmp_path / "jobs.sqlite3") as store:
         job = _job(store)
-
-        def die(acked: int) -> None:
-            if acked >= kill_at:
-                raise Died()
-
-        with pytest.raises(Died):
-            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, die)
+        _kill_at(bench, store, job, kill_at)
         state = load_state(store.journal_records(job.id))
         assert state.run_acked < len(LINES) and state.run_sent is not None
         _finish(bench, store, job)
@@ -151,7 +156,6 @@ def test_held_when_the_daemon_died_redraws_only_the_cut_segment(tmp_path, hold_a
     assert missing == 0 and extra <= 1 and off_path(drawn, planned) == 0
 
 
-
 @pytest.mark.parametrize("kill_at", [9, 19])
 def test_another_job_between_the_kill_and_the_resume_leaves_the_resume_exact(tmp_path, kill_at: int) -> None:
     """The restarted daemon may run other queued jobs on the plotter before the user resumes the one the
@@ -162,13 +166,7 @@ def test_another_job_between_the_kill_and_the_resume_leaves_the_resume_exact(tmp
     bench = SimBench([])
     with JobStore(tmp_path / "jobs.sqlite3") as store:
         job = _job(store)
-
-        def die(acked: int) -> None:
-            if acked >= kill_at:
-                raise Died()
-
-        with pytest.raises(Died):
-            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, die)
+        _kill_at(bench, store, job, kill_at)
         link = GrblLink(bench.open("p1", 115200), store, device="p1")  # the restarted daemon connects
         other = _job(store)
         link.stream(other, LINES, lambda acked: None)
