@@ -89,8 +89,10 @@ class GrblLink:
             _settle(link, quiet)
         info = self.streamer.connect(reset=st is not None, unlock=unlock)
         if not info.unlocked:  # at rest where the interrupted runs left it: pin that before anything moves it
-            self._pin_rest([job.id for job, state in _open_journals(self.store, self.device)
-                            if state.status not in _UNTRUSTED and not _rest_pinned(self.store, job.id)])
+            from plotter.daemon.resume import recorded_rest
+
+            self._pin_rest([job.id for job, state, records in _open_journals(self.store, self.device)
+                            if state.status not in _UNTRUSTED and recorded_rest(records) is None])
         return info
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
@@ -250,8 +252,9 @@ def _settle(link: Any, quiet: float) -> None:
     raise DeviceError(f"GRBL did not come to rest within {SETTLE_S:g} s")
 
 
-def _open_journals(store: JobStore, device: str | None) -> Iterator[tuple[Job, JournalState]]:
-    """Jobs on `device` whose journal is open: a resume will need to know what the machine did."""
+def _open_journals(store: JobStore, device: str | None) -> Iterator[tuple[Job, JournalState, list[dict]]]:
+    """Jobs on `device` whose journal is open (with its state and records): a resume will need to know what
+    the machine did."""
     from plotter.grbl.journal import load_state
 
     if device is None:
@@ -261,15 +264,9 @@ def _open_journals(store: JobStore, device: str | None) -> Iterator[tuple[Job, J
         if not records:
             continue
         try:
-            yield job, load_state(records)
+            yield job, load_state(records), records
         except PlotterError:
             continue
-
-
-def _rest_pinned(store: JobStore, job_id: int) -> bool:
-    from plotter.daemon.resume import recorded_rest
-
-    return recorded_rest(store.journal_records(job_id)) is not None
 
 
 def pending_dwell(store: JobStore, device: str | None) -> float:
@@ -278,7 +275,7 @@ def pending_dwell(store: JobStore, device: str | None) -> float:
     from plotter.grbl.flow import clean_line, dwell_seconds
 
     total = 0.0
-    for job, state in _open_journals(store, device):
+    for job, state, _records in _open_journals(store, device):
         lines = (job.gcode or "").splitlines()
         hi = len(lines) if state.run_sent is None else state.run_sent
         total += sum(dwell_seconds(clean_line(line)) for line in lines[state.run_acked : hi])
@@ -294,7 +291,7 @@ def mark_journals(store: JobStore, device: str | None, status: str, detail: str,
     - "cancelled" when it was in a feed hold (a user pause when the daemon died or the cable went): the
       soft reset flushes what it held, so it did not run every line it received; the cut segment rule."""
     marked = []
-    for job, state in _open_journals(store, device):
+    for job, state, _records in _open_journals(store, device):
         if state.status in over:
             store.journal_append(job.id, {"t": "end", "status": status, "detail": detail})
             marked.append(job.id)
