@@ -12,6 +12,7 @@ the cached keys instead of a full forward pass over the whole prefix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,9 +138,14 @@ class KVCache:
         self.k, self.v = self.k[:, :m], self.v[:, :m]
 
 
+def _map_params(p: MDNParams, fn: Callable[[torch.Tensor], torch.Tensor]) -> MDNParams:
+    """The same function applied to every mixture tensor (select rows, flatten leading dims)."""
+    return MDNParams(*(fn(t) for t in (p.logit_pi, p.mu, p.log_sigma, p.rho, p.pen_logits)))
+
+
 def _select(p: MDNParams, rows: torch.Tensor) -> MDNParams:
     """The (B, ...) mixture params of some batch rows."""
-    return MDNParams(*(t[rows] for t in (p.logit_pi, p.mu, p.log_sigma, p.rho, p.pen_logits)))
+    return _map_params(p, lambda t: t[rows])
 
 
 class SketchTransformer(nn.Module):
@@ -217,9 +223,7 @@ class SketchTransformer(nn.Module):
             x = self._self_feed(x, cids)
         params = self.mdn_params(x, cids)
         out = mdn_loss(params, batch.y, batch.mask)
-        out["loss"] = out["nll"] if self.config.pen_weight == 1.0 else (
-            out["offset_nll"] + self.config.pen_weight * out["pen_nll"]
-        )
+        out["loss"] = out["offset_nll"] + self.config.pen_weight * out["pen_nll"]  # weight 1: the NLL
         return out
 
     @torch.no_grad()
@@ -230,9 +234,7 @@ class SketchTransformer(nn.Module):
         showed, and the model wanders on in it; here it learns to return to the stroke from its own errors."""
         b, t1 = x.shape[:2]
         p = self.mdn_params(x, cids)  # (B, T+1): the row after each input row
-        flat = MDNParams(
-            *(v.reshape(b * t1, *v.shape[2:]) for v in (p.logit_pi, p.mu, p.log_sigma, p.rho, p.pen_logits))
-        )
+        flat = _map_params(p, lambda v: v.reshape(b * t1, *v.shape[2:]))  # (B*(T+1), ...)
         rows = sample_mdn(flat, self.config.self_feed_temperature).reshape(b, t1, 5)  # (B, T+1, 5)
         swap = torch.rand(b, t1 - 1, 1, device=x.device) < self.config.self_feed  # (B, T, 1)
         out = x.clone()
