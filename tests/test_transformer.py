@@ -269,3 +269,40 @@ def test_pen_weight_scales_only_the_pen_term_of_the_objective():
     weighted = rough_model(cfg=replace(TINY, pen_weight=3.0))(batch)
     torch.testing.assert_close(weighted["nll"], plain["nll"])  # what is logged and compared stays the NLL
     torch.testing.assert_close(weighted["loss"], plain["offset_nll"] + 3.0 * plain["pen_nll"])
+
+
+def test_pen_position_features_follow_the_sum_of_offsets():
+    """xy_freqs > 0: the pen's absolute position enters the model; cached sampling tracks it across steps."""
+    from dataclasses import replace
+
+    from plotter.models.transformer import xy_features
+
+    xy = torch.tensor([[0.0, 0.0], [4.0, -2.0]])
+    f = xy_features(xy, 3)  # per axis: 3 sines, 3 cosines; shifting by 16 units is one long wavelength
+    assert f.shape == (2, 2 + 4 * 3)
+    torch.testing.assert_close(f[0, 2:], torch.tensor(([0.0] * 3 + [1.0] * 3) * 2))
+    torch.testing.assert_close(xy_features(xy + 16.0, 3)[:, 2:], f[:, 2:], atol=1e-5, rtol=0)
+
+    cfg = replace(TINY, xy_freqs=4)
+    m = rough_model(cfg=cfg)
+    x = torch.randn(2, 12, 5)
+    x[..., 2:] = torch.nn.functional.one_hot(torch.randint(0, 3, (2, 12)), 3).float()
+    moved = x.clone()
+    moved[:, 3, :2] += 2.0  # row 3's offset moves the pen for every later row
+    with torch.no_grad():
+        a, b = m._embed(x, None), m._embed(moved, None)
+        plain = rough_model(cfg=TINY)  # offsets only: a row's embedding is its own row's business
+        pa, pb = plain._embed(x, None), plain._embed(moved, None)
+    torch.testing.assert_close(a[:, :3], b[:, :3])
+    assert not torch.allclose(a[:, 4:], b[:, 4:])  # later rows know where the pen now is
+    torch.testing.assert_close(pa[:, 4:], pb[:, 4:])
+    with torch.no_grad():
+        a = m.mdn_params(x)
+    cached = m.generate(12, temperature=0.7, seed=3, use_cache=True)
+    assert len({s.n_points for s in cached}) > 3
+    assert_same_sketches(cached, m.generate(12, temperature=0.7, seed=3, use_cache=False))
+    with torch.no_grad():
+        cache = KVCache(cfg, 2, x.device, x.dtype)
+        first = m.mdn_params(x[:, :5], cache=cache)
+        rest = m.mdn_params(x[:, 5:], cache=cache)
+    torch.testing.assert_close(torch.cat([first.mu, rest.mu], 1), a.mu, rtol=1e-4, atol=1e-5)

@@ -308,6 +308,12 @@ def sketch_rnn(**opts: Any) -> None:
     help="Share of input offsets swapped for the model's own samples (scheduled sampling, training only).",
 )
 @click.option("--self-feed-temperature", default=0.4, show_default=True, help="Temperature of those samples.")
+@click.option(
+    "--xy-freqs",
+    default=0,
+    show_default=True,
+    help="Feed where the pen is (sum of offsets) as sin/cos at this many scales; 0 = offsets only.",
+)
 def transformer(**opts: Any) -> None:
     """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.
 
@@ -334,6 +340,7 @@ def transformer(**opts: Any) -> None:
             self_feed=opts["self_feed"],
             pen_weight=opts["pen_weight"],
             self_feed_temperature=opts["self_feed_temperature"],
+            xy_freqs=opts["xy_freqs"],
         )
         if cfg.n_embd % cfg.n_head:
             raise click.BadParameter(f"--embd {cfg.n_embd} is not divisible by --heads {cfg.n_head}")

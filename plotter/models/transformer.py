@@ -52,6 +52,7 @@ class TransformerConfig:
     pen_weight: float = 1.0  # pen cross-entropy weight in the training loss (logged NLL unweighted)
     self_feed: float = 0.0  # share of input offsets replaced by the model's own samples (training only)
     self_feed_temperature: float = 0.4  # temperature of those samples: the one sampling will use
+    xy_freqs: int = 0  # > 0: where the pen is (running sum of offsets) enters as sin/cos at this many scales
 
 
 class CausalSelfAttention(nn.Module):
@@ -117,6 +118,7 @@ class KVCache:
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = 0  # positions filled (same for every layer once a forward pass is complete)
+        self.xy = torch.zeros(batch, 2, device=device, dtype=dtype)  # pen position after the cached rows
         self._n_layer = cfg.n_layer
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,6 +138,21 @@ class KVCache:
         self.k[:, :m, :, :end] = self.k[:, rows, :, :end]
         self.v[:, :m, :, :end] = self.v[:, rows, :, :end]
         self.k, self.v = self.k[:, :m], self.v[:, :m]
+        self.xy = self.xy[rows]
+
+
+def xy_features(xy: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """(..., 2) pen positions (normalized units) -> (..., 2 + 4 * n_freqs) features.
+
+    Why: offsets alone tell the model where the pen is only through a sum over every earlier row, which
+    attention does poorly; with the position as sin/cos at wavelengths 0.5..16 units (about 16..500 px for
+    cats), a dot product between two rows measures how near they are, so "this spot is drawn already" and
+    "the cat is closed" are one attention step away.
+    """
+    wavelengths = 16.0 * 0.5 ** torch.arange(n_freqs, device=xy.device, dtype=xy.dtype)  # (F,)
+    ang = xy[..., None] * (2 * math.pi / wavelengths)  # (..., 2, F)
+    feats = torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(-2)  # (..., 4F)
+    return torch.cat([xy / 8.0, feats], dim=-1)
 
 
 def _map_params(p: MDNParams, fn: Callable[[torch.Tensor], torch.Tensor]) -> MDNParams:
@@ -164,6 +181,8 @@ class SketchTransformer(nn.Module):
         self.wpe_pen = nn.Embedding(3, cfg.n_embd)  # pen state p1/p2/p3 -> d
         self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)  # learned position
         self.wce = nn.Embedding(cfg.n_classes, cfg.n_embd) if cfg.n_classes > 0 else None
+        n_xy = 2 + 4 * cfg.xy_freqs  # pen position features (xy_features)
+        self.wxy_abs = nn.Linear(n_xy, cfg.n_embd, bias=cfg.bias) if cfg.xy_freqs > 0 else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
@@ -186,12 +205,21 @@ class SketchTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ forward / loss
-    def _embed(self, x: torch.Tensor, pos0: int, class_ids: torch.Tensor | None) -> torch.Tensor:
+    def _embed(
+        self, x: torch.Tensor, class_ids: torch.Tensor | None, cache: KVCache | None = None
+    ) -> torch.Tensor:
         T = x.size(1)
+        pos0 = 0 if cache is None else cache.pos
         if pos0 + T > self.config.block_size:
             raise ValueError(f"{pos0 + T} rows is longer than block_size={self.config.block_size}")
         pos = torch.arange(pos0, pos0 + T, device=x.device)
         h = self.wxy(x[..., :2]) + self.wpe_pen(x[..., 2:5].argmax(-1)) + self.wpe(pos)  # (B, T, d)
+        if self.wxy_abs is not None:
+            xy = x[..., :2].cumsum(dim=1)  # (B, T, 2): where the pen is after each row
+            if cache is not None:
+                xy = xy + cache.xy[:, None]
+                cache.xy = xy[:, -1]
+            h = h + self.wxy_abs(xy_features(xy, self.config.xy_freqs))
         if self.wce is not None:
             if class_ids is None:
                 raise ValueError("this model is class-conditional: pass class_ids")
@@ -202,7 +230,7 @@ class SketchTransformer(nn.Module):
         self, x: torch.Tensor, class_ids: torch.Tensor | None = None, cache: KVCache | None = None
     ) -> MDNParams:
         """x: (B, T, 5) stroke-5 rows from the start token -> mixture params of the next rows, (B, T)."""
-        h = self._embed(x, 0 if cache is None else cache.pos, class_ids)
+        h = self._embed(x, class_ids, cache)
         for i, block in enumerate(self.blocks):
             h = block(h, cache, i)
         return self.head(self.ln_f(h))
