@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from plotter.errors import DataError, UnknownClassError
 from plotter.training.augment import Augment, drop_points
@@ -119,6 +120,32 @@ def test_augment_keeps_pen_structure_and_absolute_points():
     assert np.allclose(d[:, :2].sum(0), s[:, :2].sum(0))  # the end point does not move
     out = Augment(scale=0.15, drop_prob=0.0, flip_prob=1.0)(s, rng)
     assert np.all(out[:, 0] < 0) and np.all(np.abs(out[:, 0]) >= 0.85) and np.all(np.abs(out[:, 0]) <= 1.15)
+
+
+def test_scribble_is_closed_mid_stroke_and_never_a_target():
+    from plotter.training.augment import insert_scribble
+
+    rng = np.random.default_rng(3)
+    s = np.column_stack([np.ones(12), np.zeros(12), np.zeros(12)]).astype(np.float32)
+    s[5, 2] = s[-1, 2] = 1
+    for _ in range(20):
+        out = insert_scribble(s, rng, max_len=40)
+        k = len(out) - len(s)
+        assert 4 <= k <= 24 and len(out) <= 40
+        inserted = out[:, 3] == 0
+        assert inserted.sum() == k and np.all(out[inserted, 2] == 0)  # pen down throughout
+        first = int(np.flatnonzero(inserted)[0])
+        assert out[first - 1, 2] == 0 and first < len(out) - 1  # inside a stroke, never after a lift
+        assert np.allclose(out[~inserted, :3], s)  # every real row kept, in order
+        assert np.allclose(out[first : first + k, :2].sum(0), 0, atol=1e-5)  # later points do not move
+        batch = make_batch([out])
+        assert torch.equal(batch.mask[0, :-1], torch.from_numpy(out[:, 3]))  # inserted rows: context only
+        assert batch.mask[0, -1] == 1  # the end row still trained
+    assert insert_scribble(s, rng, max_len=14).shape == (12, 4)  # no room: nothing inserted, all targets
+    one_stroke_each = np.array([[1, 0, 1], [0, 1, 1]], np.float32)
+    assert len(insert_scribble(one_stroke_each, rng, max_len=40)) == 2  # no stroke to scribble in
+    aug = Augment(scale=0.0, drop_prob=0.0, scribble_prob=1.0, max_len=20)
+    assert len(aug(s, rng)) > len(s)
 
 
 def test_real_cats_official_split(shared_cats):

@@ -95,6 +95,12 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 help="Chance of a horizontal flip (augmentation).",
             ),
             click.option(
+                "--scribble-prob",
+                default=0.0,
+                show_default=True,
+                help="Chance of a closed scribble inserted mid-stroke, never a target: learn to recover.",
+            ),
+            click.option(
                 "--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation."
             ),
         ]
@@ -153,7 +159,12 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
         raise click.ClickException("the data has no validation sketches")
     init = _init_checkpoint(opts["init_from"], kind, opts["resume"])
     scale = float(init["scale"]) if init else compute_scale(data.train)
-    augment = None if opts["no_augment"] else Augment(flip_prob=opts["flip_prob"])
+    longest = max(len(s) for s in (*data.train, *data.valid, *data.test))  # the models' block limit
+    augment = (
+        None
+        if opts["no_augment"]
+        else Augment(flip_prob=opts["flip_prob"], scribble_prob=opts["scribble_prob"], max_len=longest)
+    )
     train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
     valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)
     model = build(data)

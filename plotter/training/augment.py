@@ -19,6 +19,8 @@ class Augment:
         0.10  # chance to merge a point into the next same-pen offset (sketch-rnn augment_strokes)
     )
     flip_prob: float = 0.0  # chance of a horizontal mirror
+    scribble_prob: float = 0.0  # chance of a scribble the model must recover from (insert_scribble)
+    max_len: int = 250  # a scribble never makes a sketch longer than this (the model's block)
 
     def __call__(self, s3: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = drop_points(s3, self.drop_prob, rng) if self.drop_prob > 0 else s3.copy()
@@ -27,7 +29,35 @@ class Augment:
             out[:, 1] *= 1.0 + self.scale * (2.0 * rng.random() - 1.0)
         if self.flip_prob > 0 and rng.random() < self.flip_prob:
             out[:, 0] *= -1.0
+        if self.scribble_prob > 0 and rng.random() < self.scribble_prob:
+            out = insert_scribble(out, rng, self.max_len)
         return out
+
+
+def insert_scribble(
+    s3: np.ndarray, rng: np.random.Generator, max_len: int, steps: tuple[int, int] = (4, 24)
+) -> np.ndarray:
+    """Insert a closed run of tiny pen-down steps inside a stroke; returns stroke-3 plus a 4th column,
+    1 where the row is a training target and 0 on the inserted rows.
+
+    Why: at low temperature an autoregressive sampler can fall into scribbling tiny steps on one spot (a cat's
+    nose drawn over and over), a context real data never shows, so the model has no idea it should lift and
+    move on. Here it sees such a scribble and is trained on what the drawing really did next; the scribble
+    itself is never a target, and it sums to zero, so every later point keeps its place and its target stays
+    exact (scheduled sampling swaps inputs without fixing the targets, which is why it failed here).
+    """
+    n = len(s3)
+    inside = np.flatnonzero(s3[:-1, 2] < 0.5)  # rows after which the pen stays down: mid-stroke
+    k = min(int(rng.integers(steps[0], steps[1] + 1)), max_len - n)
+    flags = np.ones((n, 1), dtype=np.float32)
+    if len(inside) == 0 or k < steps[0]:
+        return np.hstack([s3, flags])
+    at = int(rng.choice(inside)) + 1  # insert before this row
+    d = rng.normal(0.0, rng.uniform(0.04, 0.15), size=(k, 2))
+    d -= d.mean(axis=0)  # a closed scribble: the pen ends where it began
+    ins = np.column_stack([d, np.zeros(k), np.zeros(k)]).astype(np.float32)
+    body = np.hstack([s3, flags])
+    return np.concatenate([body[:at], ins, body[at:]])
 
 
 def drop_points(s3: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:

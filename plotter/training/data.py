@@ -9,7 +9,8 @@ Batch layout (T = longest sketch in the batch, in points):
     y[b, n]     end-of-sketch row (0, 0, 0, 0, 1)       <- comes *after* the last point
     y[b, n+1:]  padding rows (0, 0, 0, 0, 1)
     x           = [start token (0, 0, 1, 0, 0), y[:, :-1]] (teacher forcing input)
-    mask[b, t]  = 1 for t <= n (points and the end row), 0 for padding
+    mask[b, t]  = 1 for t <= n (points and the end row), 0 for padding; an optional 4th stroke-3 column
+                  (augment.insert_scribble) zeroes the mask on rows that are inputs only
 """
 
 from __future__ import annotations
@@ -300,6 +301,8 @@ def make_batch(
         y[i, :n, 3] = s[:, 2]
         y[i, :n, 4] = 0.0
         mask[i, : n + 1] = 1.0
+        if s.shape[1] > 3:  # rows flagged 0 are context, never targets
+            mask[i, :n] = s[:, 3]
     x = np.concatenate([np.broadcast_to(np.array(START_TOKEN, np.float32), (b, 1, 5)), y[:, :-1]], axis=1)
     cid = None if class_ids is None else torch.as_tensor(np.asarray(class_ids), dtype=torch.long)
     return Batch(
