@@ -37,26 +37,35 @@ class Augment:
 def insert_scribble(
     s3: np.ndarray, rng: np.random.Generator, max_len: int, steps: tuple[int, int] = (4, 24)
 ) -> np.ndarray:
-    """Insert a closed run of tiny pen-down steps inside a stroke; returns stroke-3 plus a 4th column,
-    1 where the row is a training target and 0 on the inserted rows.
+    """Insert a scribble the model must recover from; returns stroke-3 plus a 4th column, 1 where the row is a
+    training target and 0 on the inserted rows (context only).
 
-    Why: at low temperature an autoregressive sampler can fall into scribbling tiny steps on one spot (a cat's
-    nose drawn over and over), a context real data never shows, so the model has no idea it should lift and
-    move on. Here it sees such a scribble and is trained on what the drawing really did next; the scribble
-    itself is never a target, and it sums to zero, so every later point keeps its place and its target stays
-    exact (scheduled sampling swaps inputs without fixing the targets, which is why it failed here).
+    Why: at low temperature an autoregressive sampler can fall into scribbling tiny steps on one spot, or into
+    adding little strokes to a finished cat (a nose drawn over and over), contexts real data never shows, so
+    the model has no idea it should lift, move on or end. Here it sees such a scribble and is trained on what
+    the drawing really did next; the scribble itself is never a target. Half the time it is a closed run of
+    tiny pen-down steps inside a stroke (it sums to zero: every later point keeps its place), half the time an
+    extra little stroke after a stroke ends, and the next real move is shortened to land where it did: the
+    targets stay exact (scheduled sampling swaps inputs without fixing targets, which is why it failed here).
     """
     n = len(s3)
-    inside = np.flatnonzero(s3[:-1, 2] < 0.5)  # rows after which the pen stays down: mid-stroke
     k = min(int(rng.integers(steps[0], steps[1] + 1)), max_len - n)
-    flags = np.ones((n, 1), dtype=np.float32)
-    if len(inside) == 0 or k < steps[0]:
-        return np.hstack([s3, flags])
-    at = int(rng.choice(inside)) + 1  # insert before this row
+    body = np.hstack([s3, np.ones((n, 1), dtype=np.float32)])
+    extra_stroke = rng.random() < 0.5
+    where = np.flatnonzero(s3[:, 2] > 0.5) if extra_stroke else np.flatnonzero(s3[:-1, 2] < 0.5)
+    if len(where) == 0 or k < steps[0]:
+        return body
+    at = int(rng.choice(where)) + 1  # insert before this row
     d = rng.normal(0.0, rng.uniform(0.04, 0.15), size=(k, 2))
-    d -= d.mean(axis=0)  # a closed scribble: the pen ends where it began
-    ins = np.column_stack([d, np.zeros(k), np.zeros(k)]).astype(np.float32)
-    body = np.hstack([s3, flags])
+    pen = np.zeros(k)
+    if extra_stroke:  # move a little way, scribble, lift; the next real move still lands where it did
+        d[0] = rng.normal(0.0, 0.5, size=2)
+        pen[-1] = 1.0
+        if at < n:
+            body[at, :2] -= d.sum(axis=0)
+    else:
+        d -= d.mean(axis=0)  # a closed scribble: the pen ends where it began
+    ins = np.column_stack([d, pen, np.zeros(k)]).astype(np.float32)
     return np.concatenate([body[:at], ins, body[at:]])
 
 
