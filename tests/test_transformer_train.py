@@ -44,7 +44,8 @@ def test_train_transformer_cli_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", "transformer", "--data", str(data), "--class", "blob", "--out", str(out), "--steps", "6",
             "--batch-size", "8", "--eval-every", "3", "--warmup-steps", "2", "--embd", "32", "--layers", "2",
-            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3"]
+            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3",
+            "--xy-freqs", "2", "--scribble-prob", "1.0"]  # scribbles must never outgrow the block
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "stopped (steps) at step 6" in res.output
@@ -55,6 +56,7 @@ def test_train_transformer_cli_writes_a_loadable_checkpoint(tmp_path):
     model = load_model(out / "best.pt")
     assert isinstance(model, SketchTransformer)
     assert model.config.block_size == 12  # longest drawing (11 points) + start token
+    assert model.config.xy_freqs == 2
     assert model.classes == ["blob"] and model.scale > 1.0
     sketches = model.generate(3, seed=0, class_name="blob")
     assert len(sketches) == 3 and all(s.n_points <= 11 for s in sketches)
