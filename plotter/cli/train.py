@@ -98,10 +98,12 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 "--scribble-prob",
                 default=0.0,
                 show_default=True,
-                help="Chance of a closed scribble inserted mid-stroke, never a target: learn to recover.",
+                help="Chance of a scribble (tiny steps or an extra little stroke) that is never a target.",
             ),
             click.option(
-                "--no-augment", is_flag=True, help="Train without scale/point-drop/flip augmentation."
+                "--no-augment",
+                is_flag=True,
+                help="Train without augmentation (scale, point drop, flip, scribble).",
             ),
         ]
         for opt in reversed(opts):
@@ -159,11 +161,10 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
         raise click.ClickException("the data has no validation sketches")
     init = _init_checkpoint(opts["init_from"], kind, opts["resume"])
     scale = float(init["scale"]) if init else compute_scale(data.train)
-    longest = max(len(s) for s in (*data.train, *data.valid, *data.test))  # the models' block limit
     augment = (
         None
         if opts["no_augment"]
-        else Augment(flip_prob=opts["flip_prob"], scribble_prob=opts["scribble_prob"], max_len=longest)
+        else Augment(flip_prob=opts["flip_prob"], scribble_prob=opts["scribble_prob"], max_len=data.longest)
     )
     train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
     valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)
@@ -334,7 +335,7 @@ def transformer(**opts: Any) -> None:
     from plotter.models.transformer import SketchTransformer, TransformerConfig
 
     def build(data: Any) -> SketchTransformer:
-        longest = max(len(s) for s in (*data.train, *data.valid, *data.test))
+        longest = data.longest
         block = opts["block_size"] or longest + 1  # start token + points; the end row is only predicted
         if block < longest + 1:
             raise click.BadParameter(f"must be >= {longest + 1} (longest + 1)", param_hint="--block-size")

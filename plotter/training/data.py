@@ -44,6 +44,11 @@ class SplitData:
     test_ids: list[int] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
 
+    @property
+    def longest(self) -> int:
+        """Points in the longest sketch of any split: what a model's block (and augmentation) must hold."""
+        return max((len(s) for s in (*self.train, *self.valid, *self.test)), default=0)
+
     def split(self, name: str) -> tuple[list[np.ndarray], list[int]]:
         if name not in ("train", "valid", "test"):
             raise DataError(f"unknown split {name!r}; expected train, valid or test")
