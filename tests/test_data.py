@@ -154,6 +154,38 @@ def test_scribbles_are_context_only_and_every_real_point_stays_put():
     assert len(aug(s, rng)) > len(s)
 
 
+def test_repeated_strokes_are_context_only_copies_and_real_points_stay_put():
+    from plotter.training.augment import insert_repeat, insert_scribble
+
+    rng = np.random.default_rng(5)
+    s = np.column_stack([np.ones(12), np.arange(12) % 3 - 1.0, np.zeros(12)]).astype(np.float32)
+    s[4, 2] = s[8, 2] = s[-1, 2] = 1  # strokes drawn by rows 1-4, 6-8 and 10-11 (rows 0, 5, 9 move to them)
+    strokes = {5: s[1:5, :2], 9: s[6:9, :2], 12: s[10:12, :2]}  # keyed by the row after the stroke
+    real_xy = np.cumsum(s[:, :2], axis=0)
+    after_last = 0
+    for _ in range(60):
+        out = insert_repeat(s, rng, max_len=40)
+        inserted = out[:, 3] == 0
+        k = int(inserted.sum())
+        assert k >= 3 and len(out) == len(s) + k and len(out) <= 40  # a move and 2+ drawn rows per copy
+        np.testing.assert_allclose(np.cumsum(out[:, :2], axis=0)[~inserted], real_xy, atol=1e-5)
+        assert np.array_equal(out[~inserted, 2], s[:, 2])
+        first = int(np.flatnonzero(inserted)[0])
+        assert out[first - 1, 2] == 1  # a copy starts after a finished stroke, with a pen-up move
+        ins = out[inserted]
+        lifts = np.flatnonzero(ins[:, 2] == 1)
+        assert lifts[-1] == k - 1 and 1 <= len(lifts) <= 3  # each copy lifted at its end
+        copy, seg = ins[1: lifts[0] + 1, :2], strokes[first]  # the first copy redraws the stroke before it
+        assert copy.shape == seg.shape and np.abs(copy - seg).max() < 0.15 * np.abs(seg).max() + 0.2
+        after_last += first == len(s)
+        batch = make_batch([out])
+        assert torch.equal(batch.mask[0, :-1], torch.from_numpy(out[:, 3]))
+        both = insert_scribble(out, rng, max_len=60)  # chained: earlier context rows stay context
+        assert (both[:, 3] == 0).sum() >= k
+    assert after_last > 0  # the last stroke repeated too: then the end row follows the copies
+    assert insert_repeat(s, rng, max_len=14).shape == (12, 4)  # no room: nothing inserted
+
+
 def test_real_cats_official_split(shared_cats):
     d = load_splits(shared_cats, ["cat"])
     assert (len(d.train), len(d.valid), len(d.test)) == (6274, 368, 368)

@@ -45,7 +45,7 @@ def test_train_transformer_cli_writes_a_loadable_checkpoint(tmp_path):
     args = ["train", "transformer", "--data", str(data), "--class", "blob", "--out", str(out), "--steps", "6",
             "--batch-size", "8", "--eval-every", "3", "--warmup-steps", "2", "--embd", "32", "--layers", "2",
             "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3",
-            "--xy-freqs", "2", "--scribble-prob", "1.0"]  # scribbles must never outgrow the block
+            "--xy-freqs", "2", "--scribble-prob", "1.0", "--repeat-prob", "1.0"]  # must fit the block
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "stopped (steps) at step 6" in res.output

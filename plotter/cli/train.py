@@ -91,19 +91,28 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
             click.option(
                 "--flip-prob",
                 default=0.0,
+                type=click.FloatRange(0.0, 1.0),
                 show_default=True,
                 help="Chance of a horizontal flip (augmentation).",
             ),
             click.option(
                 "--scribble-prob",
                 default=0.0,
+                type=click.FloatRange(0.0, 1.0),
                 show_default=True,
                 help="Chance of a scribble (tiny steps or an extra little stroke) that is never a target.",
             ),
             click.option(
+                "--repeat-prob",
+                default=0.0,
+                type=click.FloatRange(0.0, 1.0),
+                show_default=True,
+                help="Chance of a finished stroke drawn again 1-3 times, never a target.",
+            ),
+            click.option(
                 "--no-augment",
                 is_flag=True,
-                help="Train without augmentation (scale, point drop, flip, scribble).",
+                help="Train without augmentation (scale, point drop, flip, scribble, repeat).",
             ),
         ]
         for opt in reversed(opts):
@@ -164,7 +173,8 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
     augment = (
         None
         if opts["no_augment"]
-        else Augment(flip_prob=opts["flip_prob"], scribble_prob=opts["scribble_prob"], max_len=data.longest)
+        else Augment(flip_prob=opts["flip_prob"], scribble_prob=opts["scribble_prob"],
+                     repeat_prob=opts["repeat_prob"], max_len=data.longest)
     )
     train_ds = StrokeDataset(data.train, scale, data.train_ids, augment=augment)
     valid_ds = StrokeDataset(data.valid, scale, data.valid_ids)

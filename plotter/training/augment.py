@@ -20,7 +20,8 @@ class Augment:
     )
     flip_prob: float = 0.0  # chance of a horizontal mirror
     scribble_prob: float = 0.0  # chance of a scribble the model must recover from (insert_scribble)
-    max_len: int = 250  # a scribble never makes a sketch longer than this (the model's block)
+    repeat_prob: float = 0.0  # chance of a stroke drawn again, to recover from (insert_repeat)
+    max_len: int = 250  # an insertion never makes a sketch longer than this (the model's block)
 
     def __call__(self, s3: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = drop_points(s3, self.drop_prob, rng) if self.drop_prob > 0 else s3.copy()
@@ -29,9 +30,18 @@ class Augment:
             out[:, 1] *= 1.0 + self.scale * (2.0 * rng.random() - 1.0)
         if self.flip_prob > 0 and rng.random() < self.flip_prob:
             out[:, 0] *= -1.0
+        if self.repeat_prob > 0 and rng.random() < self.repeat_prob:
+            out = insert_repeat(out, rng, self.max_len)
         if self.scribble_prob > 0 and rng.random() < self.scribble_prob:
             out = insert_scribble(out, rng, self.max_len)
         return out
+
+
+def _with_mask(s3: np.ndarray) -> np.ndarray:
+    """Stroke-3 with a 4th "is a target" column (kept if already there), so insertions can be chained."""
+    if s3.shape[1] == 4:
+        return s3.copy()
+    return np.hstack([s3, np.ones((len(s3), 1), dtype=np.float32)])
 
 
 def insert_scribble(
@@ -50,7 +60,7 @@ def insert_scribble(
     """
     n = len(s3)
     k = min(int(rng.integers(steps[0], steps[1] + 1)), max_len - n)
-    body = np.hstack([s3, np.ones((n, 1), dtype=np.float32)])
+    body = _with_mask(s3)
     extra_stroke = rng.random() < 0.5
     where = np.flatnonzero(s3[:, 2] > 0.5) if extra_stroke else np.flatnonzero(s3[:-1, 2] < 0.5)
     if len(where) == 0 or k < steps[0]:
@@ -67,6 +77,44 @@ def insert_scribble(
         d -= d.mean(axis=0)  # a closed scribble: the pen ends where it began
     ins = np.column_stack([d, pen, np.zeros(k)]).astype(np.float32)
     return np.concatenate([body[:at], ins, body[at:]])
+
+
+def insert_repeat(
+    s3: np.ndarray, rng: np.random.Generator, max_len: int, copies: tuple[int, int] = (1, 3),
+    jitter: float = 0.15,
+) -> np.ndarray:
+    """Draw one finished stroke again, 1-3 times, a little shifted and reshaped, as rows that are inputs only
+    (4th column 0); the next real move is shortened so every real point keeps its place.
+
+    Why: the other runaway of a low-temperature sampler is a whole stroke drawn over and over (an eye circled
+    five times), a context real cats rarely show. Trained on what the drawing did after such repeats (move on,
+    or end when the repeated stroke was the last), the model learns to leave the loop.
+    """
+    body = _with_mask(s3)
+    n = len(body)
+    lifts = np.flatnonzero(body[:, 2] > 0.5)
+    starts = np.concatenate([[0], lifts[:-1] + 1]).astype(int)
+    drawn = lifts - starts  # pen-down offsets in each stroke
+    room = max_len - n
+    ok = np.flatnonzero((drawn >= 2) & (drawn + 1 <= room) & (body[lifts, 3] > 0.5))
+    if len(ok) == 0:
+        return body
+    i = int(rng.choice(ok))
+    seg = body[starts[i] + 1: lifts[i] + 1, :2]  # (L, 2) the stroke's drawn offsets
+    at = int(lifts[i]) + 1  # insert before this row
+    rows, moved = [], np.zeros(2, dtype=np.float64)
+    for _ in range(int(rng.integers(copies[0], copies[1] + 1))):
+        if sum(len(r) for r in rows) + len(seg) + 1 > room:
+            break
+        d = seg * (1.0 + rng.uniform(-0.15, 0.15)) + rng.normal(0.0, 0.03, size=seg.shape)
+        back = -d.sum(axis=0) + rng.normal(0.0, jitter, size=2)  # pen up, back to (near) the stroke's start
+        block = np.zeros((len(d) + 1, 4), dtype=np.float32)
+        block[0, :2], block[1:, :2], block[-1, 2] = back, d, 1.0
+        rows.append(block)
+        moved += back + d.sum(axis=0)
+    if at < n:
+        body[at, :2] -= moved
+    return np.concatenate([body[:at], *rows, body[at:]])
 
 
 def drop_points(s3: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,7 @@ Batch layout (T = longest sketch in the batch, in points):
     y[b, n+1:]  padding rows (0, 0, 0, 0, 1)
     x           = [start token (0, 0, 1, 0, 0), y[:, :-1]] (teacher forcing input)
     mask[b, t]  = 1 for t <= n (points and the end row), 0 for padding; an optional 4th stroke-3 column
-                  (augment.insert_scribble) zeroes the mask on rows that are inputs only
+                  (augment.insert_scribble, insert_repeat) zeroes the mask on rows that are inputs only
 """
 
 from __future__ import annotations
