@@ -44,13 +44,16 @@ def test_train_transformer_cli_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["train", "transformer", "--data", str(data), "--class", "blob", "--out", str(out), "--steps", "6",
             "--batch-size", "8", "--eval-every", "3", "--warmup-steps", "2", "--embd", "32", "--layers", "2",
-            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3",
+            "--heads", "2", "--mixtures", "3", "--threads", "1", "--log-every", "3", "--keep-every", "3",
             "--xy-freqs", "2", "--scribble-prob", "1.0", "--repeat-prob", "1.0"]  # must fit the block
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "stopped (steps) at step 6" in res.output
     for name in ("best.pt", "last.pt", "resume.pt", "loss.png", "history.json"):
         assert (out / name).is_file(), name
+    kept = sorted(p.name for p in out.glob("step-*.pt"))
+    assert kept == ["step-000003.pt", "step-000006.pt"]  # one per validation on a multiple of --keep-every
+    assert load_checkpoint(out / kept[0])["metrics"]["step"] == 3
     train_cfg = load_checkpoint(out / "best.pt")["provenance"]["train"]
     assert train_cfg["weight_decay"] == 0.1 and train_cfg["lr_schedule"] == "warmup-cosine"  # own defaults
     model = load_model(out / "best.pt")

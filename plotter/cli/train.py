@@ -60,6 +60,13 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 "--eval-every", default=eval_every, show_default=True, help="Steps between validations."
             ),
             click.option(
+                "--keep-every",
+                default=0,
+                type=click.IntRange(min=0),
+                show_default=True,
+                help="Also keep step-NNNNNN.pt at validations on multiples of this (0 = none).",
+            ),
+            click.option(
                 "--patience",
                 default=10,
                 show_default=True,
@@ -154,6 +161,7 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
         "weight_decay",
         "grad_clip",
         "eval_every",
+        "keep_every",
         "patience",
         "max_minutes",
         "seed",

@@ -9,7 +9,8 @@ Model contract:
 forward (not a differently named method) carries the loss so DistributedDataParallel syncs gradients.
 
 Files in `cfg.out`: best.pt and last.pt (plotter checkpoints), resume.pt (optimizer + history for --resume),
-history.json and loss.png. Only rank 0 writes.
+history.json and loss.png; with keep_every, step-NNNNNN.pt too (to judge checkpoints by their samples, which
+validation loss does not see). Only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # max global grad norm; 0 = off
     eval_every: int = 500  # steps between validations (and checkpoints)
+    keep_every: int = 0  # also keep step-NNNNNN.pt at validations on multiples of this; 0 = only best/last
     patience: int = 10  # validations without improvement before stopping; 0 = never stop early
     max_minutes: float | None = (
         None  # wall-clock budget; the loop stops (after a final validation) when spent
@@ -145,6 +147,8 @@ def fit(
         save_checkpoint(out / "last.pt", model, provenance=meta, metrics=metrics)
         if tag == "best":
             save_checkpoint(out / "best.pt", model, provenance=meta, metrics=metrics)
+        if cfg.keep_every and step % cfg.keep_every == 0:
+            save_checkpoint(out / f"step-{step:06d}.pt", model, provenance=meta, metrics=metrics)
         save_resume(
             out / "resume.pt",
             {
