@@ -200,6 +200,14 @@ def test_cli_evaluates_a_real_checkpoint_end_to_end(shapes_classifier, circle_da
     report = json.loads((tmp_path / "o" / "tiny-circle-t0.4-report.json").read_text())
     assert report["kind"] == "transformer" and report["n_samples"] == 6
     assert np.isfinite(report["nll"]["paper"]["nll"]) and report["ended"]["n"] == 6
+    assert report["recognizability"]["n_real"] == 40 and report["data"]["split_judged"] == "test"
+    res = CliRunner().invoke(cli, ["evaluate", str(ckpt), "--classifier", shapes_classifier.path, "--data",
+                                   str(circle_data), "-n", "6", "--out", str(tmp_path / "v"),
+                                   "--split", "valid"])
+    assert res.exit_code == 0, res.output
+    assert "on 5 valid sketches" in res.output  # the 5 validation circles, not the 40 test ones
+    report = json.loads((tmp_path / "v" / "tiny-circle-t0.4-report.json").read_text())
+    assert report["recognizability"]["n_real"] == 5 and report["data"]["split_judged"] == "valid"
 
 
 def test_real_baseline_passes_its_own_targets(shapes_classifier, circle_data, tmp_path) -> None:

@@ -76,10 +76,12 @@ class _Bars:
               help="With --classes: single-class reports (*-report.json) to set the cat row beside.")
 @click.option("--threads", type=click.IntRange(1, 64), default=None,
               help="torch CPU threads [default: up to 4].")
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True,
+              help="Real drawings to judge against; valid chooses among checkpoints without the test set.")
 def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, class_name: str | None, n: int,
              temperature: float, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool,
              real_baseline: bool, classes_spec: str | None, per_class: int, grid_classes: str | None,
-             compare_dir: str, threads: int | None) -> None:
+             compare_dir: str, threads: int | None, split: str) -> None:
     """Judge a model checkpoint: held-out NLL, recognizability, diversity and termination of its samples.
 
     Recognizability is the share of N samples at temperature T that the classifier puts in the target class,
@@ -101,6 +103,8 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     from plotter.training.evaluate import RealDrawings
     from plotter.training.evaluate import evaluate as run_evaluate
 
+    if classes_spec is not None and split != "test":
+        raise click.UsageError("--classes judges against each class's test drawings; drop --split")
     if classes_spec is not None and (class_name or real_baseline or checkpoint is None):
         raise click.UsageError("--classes needs a CHECKPOINT and goes without --class / --real-baseline")
     if real_baseline == (checkpoint is not None):
@@ -121,7 +125,7 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     name = f"real-{class_name}.train" if real_baseline else checkpoint
     try:
         report = run_evaluate(name, clf, data, class_name, n=n, temperature=temperature, seed=seed,
-                              out_dir=out_dir, progress=bars, grid_size=grid_size, model=model)
+                              out_dir=out_dir, progress=bars, grid_size=grid_size, model=model, split=split)
     finally:
         bars.close()
     if as_json:

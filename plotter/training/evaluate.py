@@ -82,7 +82,7 @@ class Report:
                          f"(offsets {p['offset_nll']:.3f}, pen {p['pen_nll']:.3f}){kl}")
             lines.append(f"  NLL per valid row:        {v['nll']:.3f} "
                          f"(offsets {v['offset_nll']:.3f}, pen {v['pen_nll']:.3f}) "
-                         f"on {n['n_sketches']} test sketches")
+                         f"on {n['n_sketches']} {self.data.get('split_judged', 'test')} sketches")
         else:
             lines.append(f"  NLL: not computed ({n.get('skipped', 'no test data')})")
         if r:
@@ -104,16 +104,22 @@ def _f(x: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- pieces
-def real_test_sketches(data: str | Path, class_name: str) -> tuple[list[np.ndarray], dict]:
+def real_test_sketches(
+    data: str | Path, class_name: str, split: str = "test"
+) -> tuple[list[np.ndarray], dict]:
     """Held-out real drawings of a class: the official test split where one exists (cat.npz), else the
-    data pipeline's deterministic test split (same one the models never trained on)."""
+    data pipeline's deterministic test split (same one the models never trained on). `split="valid"` gives
+    the validation drawings instead, to choose among checkpoints without looking at the test set."""
     from plotter.training.data import load_splits
 
+    if split not in ("test", "valid"):
+        raise PlotterError(f"unknown split {split!r}: test or valid")
     splits = load_splits(data, [class_name])
-    if not splits.test:
-        raise DataError(f"no held-out test sketches for {class_name!r} in {data}")
+    real = splits.test if split == "test" else splits.valid
+    if not real:
+        raise DataError(f"no held-out {split} sketches for {class_name!r} in {data}")
     src = splits.provenance.get("sources", {}).get(class_name, {})
-    return list(splits.test), {"path": str(data), "test_sketches": len(splits.test), **src}
+    return list(real), {"path": str(data), f"{split}_sketches": len(real), "split_judged": split, **src}
 
 
 def sample_sketches(
@@ -268,8 +274,10 @@ def evaluate(
     model_ckpt: str | Path, classifier: Classifier, data: str | Path, class_name: str | None = None,
     n: int = 1000, temperature: float = 0.4, seed: int = 0, out_dir: str | Path | None = None,
     progress: Progress | None = None, model: object | None = None, grid_size: int = 64,
+    split: str = "test",
 ) -> Report:
-    """Measure a checkpoint (or an already loaded `model`) against held-out real sketches; see the module."""
+    """Measure a checkpoint (or an already loaded `model`) against held-out real sketches (`split` "test",
+    or "valid" to pick checkpoints without touching the test set); see the module."""
     if n < 2:
         raise PlotterError(f"need at least 2 samples to measure diversity, got -n {n}")
     t0 = time.time()
@@ -279,7 +287,7 @@ def evaluate(
         model = load_model(model_ckpt)
     target_name, gen_class, model_cid = _model_class(model, class_name)
     target = classifier.class_index(target_name)
-    real, data_info = real_test_sketches(data, target_name)
+    real, data_info = real_test_sketches(data, target_name, split)
     kind = str(getattr(model, "kind", type(model).__name__))
     rep = Report(str(model_ckpt), kind, target_name, float(temperature), int(n), int(seed), data=data_info)
     if Path(str(model_ckpt)).is_file():  # which file was judged, should it be retrained under the same name
