@@ -1,0 +1,76 @@
+"""Choose among a run's kept checkpoints (`--keep-every`) by what their samples do, on the validation split.
+
+Why: validation NLL does not see whether samples end by themselves or spread like real cats, and a short
+fine-tune's checkpoints differ by several points on both. This judges each file as `plotter evaluate` does,
+but against the *validation* drawings and with sampling seeds the final report never uses (5000, 5100, ...),
+so the test-set report of the chosen file stays an honest estimate. The pick is the file whose worst seed
+has the largest margin over all three targets (each margin in units of its tolerance).
+
+    python scripts/pick_checkpoint.py runs/transformer-cat-sel/step-*.pt --seeds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from plotter.models.checkpoint import load_model
+from plotter.training.classifier import load_classifier
+from plotter.training.evaluate import (
+    TARGETS,
+    diversity_pair,
+    ended_share,
+    judge,
+    real_test_sketches,
+    sample_sketches,
+)
+
+
+def margin(rec: float, div: float, ended: float) -> float:
+    """Smallest margin over the three targets, each in units of its own tolerance (< 0: a target fails)."""
+    return min((rec - TARGETS["recognizability_ratio"]) / TARGETS["recognizability_ratio"],
+               (TARGETS["diversity_tolerance"] - abs(div - 1.0)) / TARGETS["diversity_tolerance"],
+               (ended - TARGETS["ended_share"]) / (1.0 - TARGETS["ended_share"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoints", nargs="+")
+    ap.add_argument("--data", default="../shared/data/quickdraw/cat.npz")
+    ap.add_argument("--class", dest="class_name", default="cat")
+    ap.add_argument("--classifier", default="checkpoints/classifier-345.pt")
+    ap.add_argument("-n", type=int, default=1000, help="samples per seed")
+    ap.add_argument("--seeds", type=int, default=2, help="sampling seeds 5000, 5100, ...")
+    ap.add_argument("-t", "--temperature", type=float, default=0.4)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    clf = load_classifier(a.classifier)
+    target = clf.class_index(a.class_name)
+    real, _ = real_test_sketches(a.data, a.class_name, split="valid")
+    jr = judge(clf, real, target)
+    best: tuple[float, str] | None = None
+    print("checkpoint | seed: recognizability x / diversity x / ended | worst margin")
+    for path in a.checkpoints:
+        model = load_model(path)
+        rows = []
+        for k in range(a.seeds):
+            seed = 5000 + 100 * k
+            samples = sample_sketches(model, a.n, a.temperature, None, seed)
+            js = judge(clf, samples, target)
+            ds, dr, _ = diversity_pair(js["feats"], jr["feats"], seed)
+            rows.append((js["top1"] / jr["top1"], ds / dr, ended_share(samples)["share"]))
+        worst = min(margin(*r) for r in rows)
+        cells = " | ".join(f"{5000 + 100 * k}: {r:.2f} / {d:.3f} / {e:.3f}"
+                           for k, (r, d, e) in enumerate(rows))
+        print(f"{path} | {cells} | {worst:+.2f}", flush=True)
+        if best is None or worst > best[0]:
+            best = (worst, path)
+    if best is not None:
+        verdict = "passes every target on every seed" if best[0] >= 0 else "fails a target on some seed"
+        print(f"pick: {best[1]} (worst margin {best[0]:+.2f}; {verdict})")
+
+
+if __name__ == "__main__":
+    main()
