@@ -17,21 +17,7 @@ import torch
 
 from plotter.models.checkpoint import load_model
 from plotter.training.classifier import load_classifier
-from plotter.training.evaluate import (
-    TARGETS,
-    diversity_pair,
-    ended_share,
-    judge,
-    real_test_sketches,
-    sample_sketches,
-)
-
-
-def margin(rec: float, div: float, ended: float) -> float:
-    """Smallest margin over the three targets, each in units of its own tolerance (< 0: a target fails)."""
-    return min((rec - TARGETS["recognizability_ratio"]) / TARGETS["recognizability_ratio"],
-               (TARGETS["diversity_tolerance"] - abs(div - 1.0)) / TARGETS["diversity_tolerance"],
-               (ended - TARGETS["ended_share"]) / (1.0 - TARGETS["ended_share"]))
+from plotter.training.evaluate import judge, real_test_sketches, score_samples, target_margin
 
 
 def main() -> None:
@@ -54,14 +40,9 @@ def main() -> None:
     print("checkpoint | seed: recognizability x / diversity x / ended | worst margin")
     for path in a.checkpoints:
         model = load_model(path)
-        rows = []
-        for k in range(a.seeds):
-            seed = 5000 + 100 * k
-            samples = sample_sketches(model, a.n, a.temperature, None, seed)
-            js = judge(clf, samples, target)
-            ds, dr, _ = diversity_pair(js["feats"], jr["feats"], seed)
-            rows.append((js["top1"] / jr["top1"], ds / dr, ended_share(samples)["share"]))
-        worst = min(margin(*r) for r in rows)
+        rows = [score_samples(model, clf, jr, target, a.n, a.temperature, 5000 + 100 * k)
+                for k in range(a.seeds)]
+        worst = min(target_margin(*r) for r in rows)
         cells = " | ".join(f"{5000 + 100 * k}: {r:.2f} / {d:.3f} / {e:.3f}"
                            for k, (r, d, e) in enumerate(rows))
         print(f"{path} | {cells} | {worst:+.2f}", flush=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from plotter.errors import CheckpointError
-from plotter.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from plotter.models.checkpoint import load_checkpoint, load_model, save_checkpoint, set_default_temperature
 from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
 
 
@@ -77,3 +77,23 @@ def test_unknown_kind_and_wrong_shapes(tmp_path, saved):
     with pytest.raises(CheckpointError, match="do not fit"):
         load_model(tmp_path / "shape.pt")
     assert zipfile.is_zipfile(path)
+
+
+def test_a_checkpoint_carries_its_own_default_temperature(saved, tmp_path):
+    _, path = saved
+    assert load_model(path).default_temperature == 0.4  # none stored: Sketch-RNN's customary 0.4
+    assert load_model(path).generate(1, seed=1)[0].meta["temperature"] == 0.4
+    set_default_temperature(path, 0.55, "a test")
+    assert load_checkpoint(path)["sampling"] == {"temperature": 0.55, "chosen_by": "a test"}
+    back = load_model(path)
+    assert back.default_temperature == 0.55
+    assert back.generate(1, seed=1)[0].meta["temperature"] == 0.55  # used when none is asked for
+    assert back.generate(1, temperature=0.2, seed=1)[0].meta["temperature"] == 0.2  # an explicit τ wins
+    with pytest.raises(CheckpointError, match=r"\(0, 5\]"):
+        set_default_temperature(path, 0.0, "a test")
+    for bad in (-1.0, "warm", True, 9.0):  # a hostile or broken entry is one clear error, not a crash later
+        ckpt = load_checkpoint(path)
+        ckpt["sampling"] = {"temperature": bad}
+        torch.save(ckpt, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match="sampling temperature"):
+            load_model(tmp_path / "bad.pt")

@@ -48,6 +48,19 @@ def test_same_seed_same_sketches_across_batches(ckpt, tmp_path) -> None:
     assert len(strokes) == 5
 
 
+def test_sampling_uses_the_checkpoints_own_temperature_unless_told(ckpt, tmp_path) -> None:
+    from plotter.models.checkpoint import set_default_temperature
+
+    set_default_temperature(ckpt, 0.55, "a test")
+    res = _run(["sample", "--checkpoint", str(ckpt), "-n", "2", "--json", str(tmp_path / "a.json")])
+    assert res.exit_code == 0, res.output
+    assert "at temperature 0.55" in res.output
+    res = _run(["sample", "--checkpoint", str(ckpt), "-n", "2", "--temperature", "0.3",
+                "--json", str(tmp_path / "b.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "at temperature 0.3" in res.output
+
+
 def test_default_output_is_a_png_named_after_the_class(ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     res = _run(["sample", "--checkpoint", str(ckpt), "-n", "2", "--cell", "48"])

@@ -48,7 +48,8 @@ def _hms(seconds: float | None) -> str:
 @click.option("-n", "n", type=click.IntRange(1, 64), default=1, show_default=True, help="How many sketches.")
 @click.option("--grid", default=None, help="COLSxROWS cells on the page [default: near-square].")
 @click.option(
-    "--temperature", type=float, default=0.4, show_default=True, help="Sampling temperature (0, 5]."
+    "--temperature", type=float, default=None,
+    help="Sampling temperature (0, 5] [default: the checkpoint's own; 0.4 if it has none].",
 )
 @click.option("--seed", type=int, default=None, help="Random seed: the same seed draws the same sketches.")
 @click.option(

@@ -55,7 +55,8 @@ class _Bars:
 @click.option("--class", "class_name", default=None, help="Class to judge (default: the model's only class).")
 @click.option("-n", "--samples", "n", type=click.IntRange(2, 100_000), default=1000, show_default=True,
               help="Samples to draw.")
-@click.option("-t", "--temperature", type=click.FloatRange(0.01, 5.0), default=0.4, show_default=True)
+@click.option("-t", "--temperature", type=click.FloatRange(0.01, 5.0), default=None,
+              help="Sampling temperature [default: the checkpoint's own; 0.4 if it has none].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (batch k uses seed + k).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/evaluate",
               show_default=True, help="Where the JSON report and the sample grid PNG go.")
@@ -79,7 +80,7 @@ class _Bars:
 @click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True,
               help="Real drawings to judge against; valid chooses among checkpoints without the test set.")
 def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, class_name: str | None, n: int,
-             temperature: float, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool,
+             temperature: float | None, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool,
              real_baseline: bool, classes_spec: str | None, per_class: int, grid_classes: str | None,
              compare_dir: str, threads: int | None, split: str) -> None:
     """Judge a model checkpoint: held-out NLL, recognizability, diversity and termination of its samples.
@@ -138,7 +139,7 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
         click.echo(f"  {what.replace('_', ' ')}: {path}")
 
 
-def _per_class(checkpoint: str, clf: object, data: str, spec: str, per_class: int, temperature: float,
+def _per_class(checkpoint: str, clf: object, data: str, spec: str, per_class: int, temperature: float | None,
                seed: int, out_dir: str, grid_classes: str | None, compare_dir: str, as_json: bool,
                bars: _Bars) -> None:
     """`--classes`: the per-class report of a multiclass checkpoint (issue 7)."""

@@ -21,7 +21,7 @@ OUT = click.Path(dir_okay=False, path_type=Path)
 
 
 def model_options(
-    default_model: str = "sketch-rnn", temperature: float = 0.4, models: bool = True
+    default_model: str = "sketch-rnn", temperature: float | None = None, models: bool = True
 ) -> Callable:
     """--class/--model/--checkpoint/--temperature/--seed, shared by every sampling command."""
 
@@ -38,8 +38,9 @@ def model_options(
                 "--temperature",
                 type=float,
                 default=temperature,
-                show_default=True,
-                help="Sampling temperature (0, 5]: low = tidy, high = wild.",
+                show_default=temperature is not None,
+                help="Sampling temperature (0, 5]: low = tidy, high = wild"
+                + ("." if temperature is not None else " [default: the checkpoint's own, else 0.4]."),
             ),  # fmt: skip
             click.option("--seed", type=int, default=None, help="Random seed: same seed, same drawings."),
         ]
@@ -167,15 +168,15 @@ def sample(**opts: Any) -> None:
     With no output option, writes <class>-samples.png.
     """
     from plotter.models.complete import load, resolve_class
+    from plotter.models.sampling import resolve_temperature
 
     wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
     model = load(opts["model"], wanted[0], opts["checkpoint"])
     names = [resolve_class(model, c) for c in wanted]  # every name checked before any sampling
     sketches, captions = [], []
     for name in names:
-        click.echo(
-            f"{model.kind} {_shown(name)} x{opts['n']} at temperature {opts['temperature']:g}", err=True
-        )
+        tau = resolve_temperature(model, opts["temperature"])
+        click.echo(f"{model.kind} {_shown(name)} x{opts['n']} at temperature {tau:g}", err=True)
         sketches += _sample_batches(model, opts["n"], opts["batch"], opts, name)
         captions += [name or ""] * opts["n"]
     empty = sum(s.is_empty() for s in sketches)

@@ -41,7 +41,7 @@ class DrawParams:
     checkpoint: str | None = None
     n: int = 1
     grid: str | None = None
-    temperature: float = 0.4
+    temperature: float | None = None  # None: the checkpoint's own default (0.4 where it has none)
     seed: int | None = None
     paper: str | None = None
     profile: str | None = None
@@ -65,13 +65,13 @@ class DrawParams:
             raise JobError(f"draw job: model must be one of {', '.join(MODELS)}, got {model!r}")
         try:
             n = int(data.get("n", 1))
-            temperature = float(data.get("temperature", 0.4))
+            temperature = None if data.get("temperature") is None else float(data["temperature"])
             seed = None if data.get("seed") is None else int(data["seed"])
         except (TypeError, ValueError) as exc:
             raise JobError(f"draw job: {exc}") from None
         if not 1 <= n <= 64:
             raise JobError(f"draw job: n must be between 1 and 64, got {n}")
-        if not 0 < temperature <= 5:
+        if temperature is not None and not 0 < temperature <= 5:
             raise JobError(f"draw job: temperature must be in (0, 5], got {temperature}")
         grid = data.get("grid")
         parse_grid(grid, n)

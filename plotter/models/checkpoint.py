@@ -3,7 +3,9 @@
 File layout (a plain dict saved with torch.save, read with `torch.load(weights_only=True)`):
     {"format": "plotter-checkpoint", "version": 1, "kind": "sketch-rnn" | "transformer" | ...,
      "config": asdict(model.config), "state_dict": {...}, "scale": float, "classes": [str, ...],
-     "provenance": {...}, "metrics": {...}}
+     "provenance": {...}, "metrics": {...}, optional "sampling": {"temperature": float, "chosen_by": str}}
+"sampling" is the model's default temperature, chosen after training (`set_default_temperature`) and used
+wherever a sampler is not given one.
 A model class is registered per kind with `register_model(kind, ModelClass, ConfigClass)`; it must accept
 `ModelClass(config)` and carry `.config`, `.scale` (float) and `.classes` (list[str]) attributes.
 Optimizer state for resuming lives in a separate resume file (`save_resume`): shipped checkpoints stay small.
@@ -147,12 +149,33 @@ def build_model(ckpt: dict, map_location: str | torch.device = "cpu") -> torch.n
     model.classes = list(ckpt.get("classes", []))
     model.provenance = ckpt.get("provenance", {})
     model.metrics = ckpt.get("metrics", {})
+    sampling = ckpt.get("sampling", {})
+    if "temperature" in (sampling if isinstance(sampling, dict) else {}):
+        t = sampling["temperature"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < float(t) <= 5:
+            raise CheckpointError(f"checkpoint sampling temperature must be in (0, 5], got {t!r}")
+        model.default_temperature = float(t)
     return model.to(map_location).eval()
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """Load any registered model from a checkpoint file, in eval mode."""
     return build_model(load_checkpoint(path), map_location)
+
+
+def set_default_temperature(path: str | Path, temperature: float, chosen_by: str) -> Path:
+    """Record the temperature a checkpoint samples at when none is asked for (rewrites the file atomically).
+
+    Why: temperature trades crispness for variety by a different amount per model, so the right default
+    belongs to the trained file, chosen from its own validation sweep (`scripts/temperature_sweep.py`)."""
+    t = float(temperature)
+    if not 0 < t <= 5:
+        raise CheckpointError(f"temperature must be in (0, 5], got {temperature}")
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    ckpt["sampling"] = {"temperature": t, "chosen_by": str(chosen_by)}
+    _atomic_save(ckpt, path)
+    return path
 
 
 def save_resume(path: str | Path, state: dict) -> Path:

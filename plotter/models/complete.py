@@ -168,7 +168,7 @@ def complete_sketches(
     model: Any,
     partial: Sketch,
     n: int = 6,
-    temperature: float = 0.4,
+    temperature: float | None = None,
     class_name: str | None = None,
     seed: int | None = None,
     size: float | None = None,

@@ -13,12 +13,22 @@ import torch
 from plotter.errors import PlotterError, UnknownClassError
 from plotter.sketch import Sketch
 
+DEFAULT_TEMPERATURE = 0.4  # Sketch-RNN's customary τ; a checkpoint may carry its own (checkpoint "sampling")
+
 
 def check_temperature(temperature: float) -> float:
     t = float(temperature)
     if not np.isfinite(t) or t <= 0 or t > 5:
         raise PlotterError(f"temperature must be in (0, 5], got {temperature}")
     return t
+
+
+def resolve_temperature(model: object, temperature: float | None) -> float:
+    """The τ to sample at: the one asked for, else the model's own default (chosen by a validation sweep and
+    stored in its checkpoint; 0.4 where none was stored)."""
+    if temperature is None:
+        temperature = getattr(model, "default_temperature", DEFAULT_TEMPERATURE)
+    return check_temperature(temperature)
 
 
 def class_index(classes: Sequence[str], class_name: str | None) -> int | None:

@@ -23,10 +23,11 @@ from plotter.errors import PlotterError
 from plotter.models.checkpoint import register_model
 from plotter.models.mdn import MDNHead, MDNParams, absorb_after_end, mdn_loss, sample_mdn
 from plotter.models.sampling import (
-    check_temperature,
+    DEFAULT_TEMPERATURE,
     class_index,
     join_prefix,
     make_generator,
+    resolve_temperature,
     rows_to_sketch,
     stack_prefixes,
 )
@@ -53,6 +54,7 @@ class SketchRNNConfig:
 
 class SketchRNN(nn.Module):
     kind = "sketch-rnn"
+    default_temperature: float = DEFAULT_TEMPERATURE  # a checkpoint's "sampling" entry overrides it
 
     def __init__(self, config: SketchRNNConfig) -> None:
         super().__init__()
@@ -155,7 +157,7 @@ class SketchRNN(nn.Module):
     def decode(
         self,
         z: torch.Tensor,
-        temperature: float = 0.4,
+        temperature: float | None = None,
         class_name: str | None = None,
         seed: int | None = None,
         max_len: int | None = None,
@@ -170,7 +172,7 @@ class SketchRNN(nn.Module):
     def generate(
         self,
         n: int,
-        temperature: float = 0.4,
+        temperature: float | None = None,
         class_name: str | None = None,
         prefix: Sketch | Sequence[Sketch] | None = None,
         seed: int | None = None,
@@ -179,7 +181,7 @@ class SketchRNN(nn.Module):
     ) -> list[Sketch]:
         """n sketches in pixel units; z ~ N(0, I) unless given; a prefix is fed first and kept exactly."""
         c, dev = self.config, self._device()
-        tau = check_temperature(temperature)
+        tau = resolve_temperature(self, temperature)
         max_len = int(max_len or c.max_len)
         if n < 1 or max_len < 1:
             raise PlotterError(f"need n >= 1 and max_len >= 1 (got n={n}, max_len={max_len})")

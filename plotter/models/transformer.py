@@ -25,11 +25,12 @@ from plotter.errors import PlotterError, SketchFormatError
 from plotter.models.checkpoint import register_model
 from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, sample_mdn
 from plotter.models.sampling import (
-    check_temperature,
+    DEFAULT_TEMPERATURE,
     class_index,
     join_prefix,
     make_generator,
     prefix_to_stroke5,
+    resolve_temperature,
     rows_to_sketch,
 )
 from plotter.sketch import Sketch
@@ -169,6 +170,7 @@ class SketchTransformer(nn.Module):
     """GPT over stroke-5 rows: predicts row t+1's offset mixture and pen state from rows 0..t."""
 
     kind = "transformer"
+    default_temperature: float = DEFAULT_TEMPERATURE  # a checkpoint's "sampling" entry overrides it
 
     def __init__(
         self, config: TransformerConfig, scale: float = 1.0, classes: list[str] | None = None
@@ -363,7 +365,7 @@ class SketchTransformer(nn.Module):
     def generate(
         self,
         n: int,
-        temperature: float = 0.4,
+        temperature: float | None = None,
         class_name: str | None = None,
         prefix: Sketch | None = None,
         seed: int | None = None,
@@ -375,7 +377,7 @@ class SketchTransformer(nn.Module):
             raise PlotterError(f"number of sketches must be >= 1, got {n}")
         if max_len is not None and max_len < 1:
             raise PlotterError(f"max_len must be >= 1, got {max_len}")
-        tau = check_temperature(temperature)
+        tau = resolve_temperature(self, temperature)
         if prefix is not None and prefix.unit != "px":
             raise SketchFormatError(f"a prefix must be in model space (unit 'px'), got {prefix.unit!r}")
         gen = make_generator(seed, self.wpe.weight.device)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from plotter.errors import DataError, PlotterError
-from plotter.models.sampling import class_index
+from plotter.models.sampling import class_index, resolve_temperature
 from plotter.sketch import Sketch
 from plotter.training.classifier import Classifier
 from plotter.training.nll import held_out_nll
@@ -183,6 +183,27 @@ def ended_share(sketches: Sequence[Sketch]) -> dict:
             "note": None if share is not None else "generate() does not set meta['ended'] on every sketch"}
 
 
+def score_samples(
+    model: object, classifier: Classifier, real_judged: dict, target: int, n: int, temperature: float,
+    seed: int, class_name: str | None = None,
+) -> tuple[float, float, float]:
+    """(recognizability ratio, diversity ratio, ended share) of `n` samples, as `evaluate` computes them,
+    against real drawings already `judge`d; the quick form for sweeps over checkpoints or temperatures."""
+    samples = sample_sketches(model, n, temperature, class_name, seed)
+    js = judge(classifier, samples, target)
+    ds, dr, _ = diversity_pair(js["feats"], real_judged["feats"], seed)
+    rec = js["top1"] / real_judged["top1"] if real_judged["top1"] > 0 else float("nan")
+    return rec, ds / dr if dr > 0 else float("nan"), float(ended_share(samples)["share"] or 0.0)
+
+
+def target_margin(rec: float, div: float, ended: float) -> float:
+    """Smallest margin over the three targets, each in units of its own tolerance (< 0: a target fails), so
+    checkpoints or temperatures can be ranked by how safely they pass."""
+    return min((rec - TARGETS["recognizability_ratio"]) / TARGETS["recognizability_ratio"],
+               (TARGETS["diversity_tolerance"] - abs(div - 1.0)) / TARGETS["diversity_tolerance"],
+               (ended - TARGETS["ended_share"]) / (1.0 - TARGETS["ended_share"]))
+
+
 class RealDrawings:
     """Stands in for a model whose "samples" are real *training* drawings of the class.
 
@@ -272,7 +293,7 @@ def _model_class(model: object, class_name: str | None) -> tuple[str, str | None
 
 def evaluate(
     model_ckpt: str | Path, classifier: Classifier, data: str | Path, class_name: str | None = None,
-    n: int = 1000, temperature: float = 0.4, seed: int = 0, out_dir: str | Path | None = None,
+    n: int = 1000, temperature: float | None = None, seed: int = 0, out_dir: str | Path | None = None,
     progress: Progress | None = None, model: object | None = None, grid_size: int = 64,
     split: str = "test",
 ) -> Report:
@@ -286,6 +307,7 @@ def evaluate(
 
         model = load_model(model_ckpt)
     target_name, gen_class, model_cid = _model_class(model, class_name)
+    temperature = resolve_temperature(model, temperature)  # None: the checkpoint's own default
     target = classifier.class_index(target_name)
     real, data_info = real_test_sketches(data, target_name, split)
     kind = str(getattr(model, "kind", type(model).__name__))

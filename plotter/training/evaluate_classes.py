@@ -189,7 +189,7 @@ def measure_class(
 
 def evaluate_classes(
     model_ckpt: str | Path, classifier: object, data: str | Path, classes: str | Sequence[str] = "all",
-    per_class: int = 50, temperature: float = 0.4, seed: int = 0, progress: Progress | None = None,
+    per_class: int = 50, temperature: float | None = None, seed: int = 0, progress: Progress | None = None,
     model: object | None = None, compare_dir: str | Path | None = None, compare_class: str = "cat",
     min_real: int = MIN_REAL,
 ) -> ClassReport:
@@ -201,6 +201,9 @@ def evaluate_classes(
         from plotter.models.checkpoint import load_model
 
         model = load_model(model_ckpt)
+    from plotter.models.sampling import resolve_temperature
+
+    temperature = resolve_temperature(model, temperature)  # None: the checkpoint's own default
     names = resolve_classes(model, classes)
     model_classes = list(model.classes)
     unknown = [n for n in names if n not in classifier.classes]
