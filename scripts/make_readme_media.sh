@@ -14,10 +14,10 @@ rnn="$CKPT/sketch_rnn-cat.pt"
 trans="$CKPT/transformer-cat.pt"
 
 # 16 Sketch-RNN cats, and the same 16 being drawn (pen-up moves faint, the pen marked in red)
-$PLOTTER sample --checkpoint "$rnn" --class cat -n 16 --seed 7 --temperature 0.4 --cell 160 \
+$PLOTTER sample --checkpoint "$rnn" --class cat -n 16 --seed 7 --cell 160 \
     --png "$OUT/samples.png" --gif "$OUT/draw.gif" --frames 40 --fps 12
 # 16 Sketch Transformer cats
-$PLOTTER sample --checkpoint "$trans" --class cat -n 16 --seed 7 --temperature 0.4 --cell 160 \
+$PLOTTER sample --checkpoint "$trans" --class cat -n 16 --seed 7 --cell 160 \
     --png "$OUT/samples-transformer.png"
 # a partial cat (head and ears) continued six ways by each model
 $PLOTTER complete plotter/examples/cat-partial.json --checkpoint "$rnn" -n 6 --seed 3 --cell 160 \
