@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from plotter.errors import PlotterError, UnknownClassError
+from plotter.models.sampling import resolve_temperature
 from plotter.sketch import Sketch
 from plotter.training.evaluate import (
     TARGETS,
@@ -201,8 +202,6 @@ def evaluate_classes(
         from plotter.models.checkpoint import load_model
 
         model = load_model(model_ckpt)
-    from plotter.models.sampling import resolve_temperature
-
     temperature = resolve_temperature(model, temperature)  # None: the checkpoint's own default
     names = resolve_classes(model, classes)
     model_classes = list(model.classes)
