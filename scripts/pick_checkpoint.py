@@ -16,8 +16,8 @@ import argparse
 import torch
 
 from plotter.models.checkpoint import load_model
-from plotter.training.classifier import load_classifier
-from plotter.training.evaluate import judge, real_test_sketches, score_samples, target_margin
+from plotter.models.sampling import resolve_temperature
+from plotter.training.evaluate import SELECTION_SEED, ValidationJudge, target_margin
 
 
 def main() -> None:
@@ -28,22 +28,18 @@ def main() -> None:
     ap.add_argument("--classifier", default="checkpoints/classifier-345.pt")
     ap.add_argument("-n", type=int, default=1000, help="samples per seed")
     ap.add_argument("--seeds", type=int, default=2, help="sampling seeds 5000, 5100, ...")
-    ap.add_argument("-t", "--temperature", type=float, default=0.4)
+    ap.add_argument("-t", "--temperature", type=float, default=None, help="default: each file's own")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    clf = load_classifier(a.classifier)
-    target = clf.class_index(a.class_name)
-    real, _ = real_test_sketches(a.data, a.class_name, split="valid")
-    jr = judge(clf, real, target)
+    judge = ValidationJudge(a.classifier, a.data, a.class_name)
     best: tuple[float, str] | None = None
     print("checkpoint | seed: recognizability x / diversity x / ended | worst margin")
     for path in a.checkpoints:
         model = load_model(path)
-        rows = [score_samples(model, clf, jr, target, a.n, a.temperature, 5000 + 100 * k)
-                for k in range(a.seeds)]
+        rows = judge.scores(model, a.n, resolve_temperature(model, a.temperature), a.seeds)
         worst = min(target_margin(*r) for r in rows)
-        cells = " | ".join(f"{5000 + 100 * k}: {r:.2f} / {d:.3f} / {e:.3f}"
+        cells = " | ".join(f"{SELECTION_SEED + 100 * k}: {r:.2f} / {d:.3f} / {e:.3f}"
                            for k, (r, d, e) in enumerate(rows))
         print(f"{path} | {cells} | {worst:+.2f}", flush=True)
         if best is None or worst > best[0]:

@@ -25,8 +25,7 @@ import torch
 
 from plotter.models.checkpoint import load_model, set_default_temperature
 from plotter.models.sampling import DEFAULT_TEMPERATURE
-from plotter.training.classifier import load_classifier
-from plotter.training.evaluate import TARGETS, judge, real_test_sketches, score_samples, target_margin
+from plotter.training.evaluate import TARGETS, ValidationJudge, target_margin
 
 
 def choose(temps: list[float], margins: list[float], min_gain: float) -> float:
@@ -84,10 +83,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     temps = [float(t) for t in a.temperatures.split(",")]
-    clf = load_classifier(a.classifier)
-    target = clf.class_index(a.class_name)
-    real, _ = real_test_sketches(a.data, a.class_name, split="valid")
-    jr = judge(clf, real, target)
+    judge = ValidationJudge(a.classifier, a.data, a.class_name)
     results: dict[str, np.ndarray] = {}
     print("checkpoint | τ | recognizability x | diversity x | ended | worst margin (over seeds)")
     for path in a.checkpoints:
@@ -98,8 +94,7 @@ def main() -> None:
             results.update({k: np.array(v) for k, v in saved["results"].items()})
             continue
         model = load_model(path)
-        r = np.array([[score_samples(model, clf, jr, target, a.n, t, 5000 + 100 * k) for k in range(a.seeds)]
-                      for t in temps])  # (T, seeds, 3)
+        r = np.array([judge.scores(model, a.n, t, a.seeds) for t in temps])  # (T, seeds, 3)
         results[Path(path).stem] = r
         margins = [min(target_margin(*row) for row in r[i]) for i in range(len(temps))]
         for i, t in enumerate(temps):

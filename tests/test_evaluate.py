@@ -112,6 +112,21 @@ def test_mean_pairwise_distance_and_ended_share() -> None:
     assert ended_share([s])["share"] is None and "ended" in ended_share([s])["note"]
 
 
+def test_validation_judge_scores_against_the_validation_drawings(shapes_classifier, circle_data) -> None:
+    from plotter.training.evaluate import ValidationJudge, target_margin
+
+    judge = ValidationJudge(shapes_classifier.path, circle_data, "circle")
+    assert len(judge.real["feats"]) == 5  # the 5 validation circles, not the 40 test ones
+    circles = judge.scores(FakeModel(lambda r: shape("circle", r)), 12, 0.4, seeds=2)
+    lines = judge.scores(FakeModel(lambda r: shape("line", r), ended=False), 12, 0.4, seeds=2)
+    assert len(circles) == 2 and all(rec > 0.85 and ended == 1.0 for rec, _, ended in circles)
+    assert all(rec < 0.5 and ended == 0.0 for rec, _, ended in lines)
+    assert min(target_margin(*r) for r in lines) < 0  # the fails rank below
+    assert target_margin(0.85, 1.0, 1.0) == pytest.approx(0.0)  # margins are in units of each tolerance
+    assert target_margin(1.7, 0.95, 1.0) == pytest.approx(0.5)
+    assert target_margin(1.7, 1.0, 0.98) == pytest.approx(-1.0)
+
+
 def test_report_checks_follow_the_targets() -> None:
     rep = Report("x.pt", "fake", "cat", 0.4, 10, 0, recognizability={"ratio": 0.84},
                  diversity={"ratio": 1.09}, ended={"share": 0.99})

@@ -29,7 +29,7 @@ import torch
 from plotter.errors import DataError, PlotterError
 from plotter.models.sampling import class_index, resolve_temperature
 from plotter.sketch import Sketch
-from plotter.training.classifier import Classifier
+from plotter.training.classifier import Classifier, load_classifier
 from plotter.training.nll import held_out_nll
 
 TARGETS = {"recognizability_ratio": 0.85, "diversity_tolerance": 0.10, "ended_share": 0.99}
@@ -202,6 +202,29 @@ def target_margin(rec: float, div: float, ended: float) -> float:
     return min((rec - TARGETS["recognizability_ratio"]) / TARGETS["recognizability_ratio"],
                (TARGETS["diversity_tolerance"] - abs(div - 1.0)) / TARGETS["diversity_tolerance"],
                (ended - TARGETS["ended_share"]) / (1.0 - TARGETS["ended_share"]))
+
+
+SELECTION_SEED = 5000  # choices made before a report (checkpoint, temperature) sample at 5000, 5100, ...
+
+
+class ValidationJudge:
+    """Scores a model's samples against one class's *validation* drawings, with seeds no report uses.
+
+    Why: choosing a checkpoint or a default temperature by the test report would make that report a tuned
+    number; choosing on validation leaves the test split an honest estimate."""
+
+    def __init__(self, classifier: str | Path, data: str | Path, class_name: str) -> None:
+        self.classifier = load_classifier(classifier)
+        self.target = self.classifier.class_index(class_name)
+        real, _ = real_test_sketches(data, class_name, split="valid")
+        self.real = judge(self.classifier, real, self.target)
+
+    def scores(
+        self, model: object, n: int, temperature: float, seeds: int
+    ) -> list[tuple[float, float, float]]:
+        """(recognizability ratio, diversity ratio, ended share) for each of `seeds` sampling seeds."""
+        return [score_samples(model, self.classifier, self.real, self.target, n, temperature,
+                              SELECTION_SEED + 100 * k) for k in range(seeds)]
 
 
 class RealDrawings:
