@@ -68,6 +68,9 @@ def test_every_command_with_class_suggests(command: str, tmp_path) -> None:
 def test_classes_lists_a_checkpoint_and_the_shipped_ones(tmp_path, monkeypatch) -> None:
     save(tiny_rnn(CLASSES), tmp_path / "sketch_rnn-multi.pt")
     save(tiny_transformer(["cat"]), tmp_path / "transformer-cat.pt")
+    from plotter.models.checkpoint import set_default_temperature
+
+    set_default_temperature(tmp_path / "transformer-cat.pt", 0.5, "a test")
     res = CliRunner().invoke(main, ["classes", str(tmp_path / "sketch_rnn-multi.pt")])
     assert res.exit_code == 0
     assert res.stdout.split() == CLASSES  # one per line on stdout, for scripts
@@ -75,7 +78,7 @@ def test_classes_lists_a_checkpoint_and_the_shipped_ones(tmp_path, monkeypatch) 
     res = CliRunner().invoke(main, ["classes"])
     assert res.exit_code == 0
     assert "sketch_rnn-multi.pt  sketch-rnn  3 classes: cat, dog, apple" in res.output
-    assert "transformer-cat.pt  transformer  1 class: cat" in res.output
+    assert "transformer-cat.pt  transformer  1 class (default temperature 0.5): cat" in res.output
 
 
 def test_classes_of_a_foreign_file_is_one_line_error(tmp_path) -> None:

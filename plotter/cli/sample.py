@@ -305,6 +305,8 @@ def classes(checkpoint: Path | None, show_all: bool) -> None:
         shown = names if show_all or len(names) <= 8 else [*names[:8], f"... (+{len(names) - 8} more)"]
         word = "class" if len(names) == 1 else "classes"
         note = "" if info["draws"] else " (judges drawings; does not draw)"
+        if info["temperature"] is not None:
+            note += f" (default temperature {info['temperature']:g})"
         click.echo(f"{path}  {info['kind']}  {len(names)} {word}{note}: {', '.join(shown)}")
 
 

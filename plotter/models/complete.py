@@ -94,6 +94,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
         "scale": float(ckpt.get("scale", 1.0)),
         "metrics": ckpt.get("metrics", {}),
         "draws": ckpt.get("draws", True),
+        "temperature": (ckpt.get("sampling") or {}).get("temperature"),  # its default τ, if it stores one
     }
 
 
