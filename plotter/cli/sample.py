@@ -173,9 +173,9 @@ def sample(**opts: Any) -> None:
     wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
     model = load(opts["model"], wanted[0], opts["checkpoint"])
     names = [resolve_class(model, c) for c in wanted]  # every name checked before any sampling
+    tau = resolve_temperature(model, opts["temperature"])
     sketches, captions = [], []
     for name in names:
-        tau = resolve_temperature(model, opts["temperature"])
         click.echo(f"{model.kind} {_shown(name)} x{opts['n']} at temperature {tau:g}", err=True)
         sketches += _sample_batches(model, opts["n"], opts["batch"], opts, name)
         captions += [name or ""] * opts["n"]

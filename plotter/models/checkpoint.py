@@ -152,9 +152,7 @@ def build_model(ckpt: dict, map_location: str | torch.device = "cpu") -> torch.n
     sampling = ckpt.get("sampling", {})
     if "temperature" in (sampling if isinstance(sampling, dict) else {}):
         t = sampling["temperature"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < float(t) <= 5:
-            raise CheckpointError(f"checkpoint sampling temperature must be in (0, 5], got {t!r}")
-        model.default_temperature = float(t)
+        model.default_temperature = _checked_temperature(t, "checkpoint sampling temperature")
     return model.to(map_location).eval()
 
 
@@ -163,14 +161,19 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> to
     return build_model(load_checkpoint(path), map_location)
 
 
+def _checked_temperature(t: object, what: str) -> float:
+    """A stored default temperature: a real number in (0, 5] (the samplers' range), else one clear error."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < float(t) <= 5:
+        raise CheckpointError(f"{what} must be in (0, 5], got {t!r}")
+    return float(t)
+
+
 def set_default_temperature(path: str | Path, temperature: float, chosen_by: str) -> Path:
     """Record the temperature a checkpoint samples at when none is asked for (rewrites the file atomically).
 
     Why: temperature trades crispness for variety by a different amount per model, so the right default
     belongs to the trained file, chosen from its own validation sweep (`scripts/temperature_sweep.py`)."""
-    t = float(temperature)
-    if not 0 < t <= 5:
-        raise CheckpointError(f"temperature must be in (0, 5], got {temperature}")
+    t = _checked_temperature(temperature, "temperature")
     path = Path(path)
     ckpt = load_checkpoint(path)
     ckpt["sampling"] = {"temperature": t, "chosen_by": str(chosen_by)}
