@@ -11,28 +11,18 @@ has the largest margin over all three targets (each margin in units of its toler
 
 from __future__ import annotations
 
-import argparse
-
-import torch
+from _validation import validation_judge, validation_parser
 
 from plotter.models.checkpoint import load_model
 from plotter.models.sampling import resolve_temperature
-from plotter.training.evaluate import SELECTION_SEED, ValidationJudge, target_margin
+from plotter.training.evaluate import SELECTION_SEED, target_margin
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoints", nargs="+")
-    ap.add_argument("--data", default="../shared/data/quickdraw/cat.npz")
-    ap.add_argument("--class", dest="class_name", default="cat")
-    ap.add_argument("--classifier", default="checkpoints/classifier-345.pt")
-    ap.add_argument("-n", type=int, default=1000, help="samples per seed")
-    ap.add_argument("--seeds", type=int, default=2, help="sampling seeds 5000, 5100, ...")
+    ap = validation_parser(__doc__, "samples per seed")
     ap.add_argument("-t", "--temperature", type=float, default=None, help="default: each file's own")
-    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    judge = ValidationJudge(a.classifier, a.data, a.class_name)
+    judge = validation_judge(a)
     best: tuple[float, str] | None = None
     print("checkpoint | seed: recognizability x / diversity x / ended | worst margin")
     for path in a.checkpoints:

@@ -16,16 +16,15 @@ run in parallel processes can be drawn in one figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
+from _validation import validation_judge, validation_parser
 
 from plotter.models.checkpoint import load_model, set_default_temperature
 from plotter.models.sampling import DEFAULT_TEMPERATURE
-from plotter.training.evaluate import TARGETS, ValidationJudge, target_margin
+from plotter.training.evaluate import TARGETS, target_margin
 
 
 def choose(temps: list[float], margins: list[float], min_gain: float) -> float:
@@ -66,24 +65,16 @@ def plot(results: dict[str, np.ndarray], temps: list[float], out: Path, note: st
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoints", nargs="+")
+    ap = validation_parser(__doc__, "samples per seed and temperature")
     ap.add_argument("--temperatures", default="0.3,0.4,0.5,0.6,0.7,0.8")
-    ap.add_argument("--data", default="../shared/data/quickdraw/cat.npz")
-    ap.add_argument("--class", dest="class_name", default="cat")
-    ap.add_argument("--classifier", default="checkpoints/classifier-345.pt")
-    ap.add_argument("-n", type=int, default=1000, help="samples per seed and temperature")
-    ap.add_argument("--seeds", type=int, default=2, help="sampling seeds 5000, 5100, ...")
     ap.add_argument("--out", type=Path, default=Path("runs/temperature-sweep.png"))
     ap.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
     ap.add_argument("--set-default", action="store_true",
                     help="record each swept checkpoint's chosen temperature in the file (see choose())")
     ap.add_argument("--min-gain", type=float, default=0.1, help="margin gain needed to move off 0.4")
-    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
     temps = [float(t) for t in a.temperatures.split(",")]
-    judge = ValidationJudge(a.classifier, a.data, a.class_name)
+    judge = None  # built on the first checkpoint to sample: saved .json rows need no judge
     results: dict[str, np.ndarray] = {}
     print("checkpoint | τ | recognizability x | diversity x | ended | worst margin (over seeds)")
     for path in a.checkpoints:
@@ -93,6 +84,7 @@ def main() -> None:
                 raise SystemExit(f"{path} was swept at {saved['temperatures']}, not {temps}")
             results.update({k: np.array(v) for k, v in saved["results"].items()})
             continue
+        judge = judge or validation_judge(a)
         model = load_model(path)
         r = np.array([judge.scores(model, a.n, t, a.seeds) for t in temps])  # (T, seeds, 3)
         results[Path(path).stem] = r
