@@ -20,6 +20,11 @@ from plotter.cli.params import INPUT_PATH
 _SCHEDULES = click.Choice(["exp-decay", "warmup-cosine", "constant"])
 
 
+def _chance(name: str, text: str) -> Callable:
+    """An augmentation probability option: 0 (off) by default, checked to lie in [0, 1]."""
+    return click.option(name, default=0.0, type=click.FloatRange(0.0, 1.0), show_default=True, help=text)
+
+
 def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_every: int) -> Callable:
     """Options every model's train command shares (defaults differ per model)."""
 
@@ -95,27 +100,10 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 default=None,
                 help="Start from this checkpoint's weights and scale (fine-tuning; sizes must match).",
             ),
-            click.option(
-                "--flip-prob",
-                default=0.0,
-                type=click.FloatRange(0.0, 1.0),
-                show_default=True,
-                help="Chance of a horizontal flip (augmentation).",
-            ),
-            click.option(
-                "--scribble-prob",
-                default=0.0,
-                type=click.FloatRange(0.0, 1.0),
-                show_default=True,
-                help="Chance of a scribble (tiny steps or an extra little stroke) that is never a target.",
-            ),
-            click.option(
-                "--repeat-prob",
-                default=0.0,
-                type=click.FloatRange(0.0, 1.0),
-                show_default=True,
-                help="Chance of a finished stroke drawn again 1-3 times, never a target.",
-            ),
+            _chance("--flip-prob", "Chance of a horizontal flip (augmentation)."),
+            _chance("--scribble-prob",
+                    "Chance of a scribble (tiny steps or an extra little stroke) that is never a target."),
+            _chance("--repeat-prob", "Chance of a finished stroke drawn again 1-3 times, never a target."),
             click.option(
                 "--no-augment",
                 is_flag=True,
