@@ -37,9 +37,9 @@ def open_port(port: str, baudrate: int = 115200) -> Any:
 def pen_commands(profile_name: str) -> tuple[str, ...]:
     """The profile's pen-up line(s), used after a cancel or on shutdown."""
     from plotter.gcode import load_profile
+    from plotter.gcode.pen import pen_up_lines
 
-    pen = load_profile(profile_name).pen
-    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
+    return pen_up_lines(load_profile(profile_name).pen, dwell=False)
 
 
 class GrblLink:

@@ -198,6 +198,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Profile:
             raise ProfileError(f"{path.name}: extends: unknown profile {parent!r}")
         base = _read_yaml(base_path)
         base.pop("extends", None)
+        base.pop("name", None)  # a profile that extends another keeps its own name (its file's, or its own)
         data = _deep_merge(base, data)
     data.setdefault("name", path.stem)
     return profile_from_dict(data, source=str(path))
