@@ -166,6 +166,12 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
     return _load_file(known[text], chain=())
 
 
+def pen_commands(profile_name: str) -> tuple[str, ...]:
+    """The profile's pen-up line(s), sent after a cancel or on shutdown."""
+    pen = load_profile(profile_name).pen
+    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -222,7 +228,7 @@ def profile_from_dict(data: dict[str, Any], source: str = "<profile>") -> Profil
     defaults = schema.FIRMWARE_DEFAULTS[firmware]
     name = v.text(data, "name", None, "")
     bed = v.section(data, "bed", Bed, scale, {})
-    motion = v.motion(data.get("motion", {}), scale)
+    motion = v.motion(data.get("motion", {}), scale, Motion, Axes)
     pen = v.section(data, "pen", Pen, scale, {})
     output = v.section(data, "output", Output, 1.0, defaults["output"])
     controller = v.section(data, "controller", Controller, 1.0, defaults["controller"])
