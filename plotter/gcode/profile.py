@@ -166,12 +166,6 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
     return _load_file(known[text], chain=())
 
 
-def pen_commands(profile_name: str) -> tuple[str, ...]:
-    """The profile's pen-up line(s), sent after a cancel or on shutdown."""
-    pen = load_profile(profile_name).pen
-    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -204,6 +198,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Profile:
             raise ProfileError(f"{path.name}: extends: unknown profile {parent!r}")
         base = _read_yaml(base_path)
         base.pop("extends", None)
+        base.pop("name", None)  # a profile that extends another keeps its own name (its file's, or its own)
         data = _deep_merge(base, data)
     data.setdefault("name", path.stem)
     return profile_from_dict(data, source=str(path))
