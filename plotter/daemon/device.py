@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.store_base import Job
+from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, PlotterError
 from plotter.gcode import pen_commands

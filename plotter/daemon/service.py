@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from plotter.daemon.config import DaemonConfig, DeviceConfig
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.store import Job, open_store
+from plotter.daemon.store_base import StoreBase
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import JobError, PlotterError
 from plotter.job.models import ModelCache
@@ -41,7 +42,7 @@ class Service:
         opener: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.config = config
-        self.store = JobStore(config.store)
+        self.store = open_store(config.store, config.farm_host, config.lease_s)
         self.models = models or ModelCache()
         self._connect = connect
         self._prepare = prepare
@@ -300,7 +301,7 @@ def _warm_planner(device: DeviceConfig) -> None:
         log.warning("planner warm-up for %s failed: %s", device.name, exc)
 
 
-def _failure_point(store: JobStore, job: Job) -> int:
+def _failure_point(store: StoreBase, job: Job) -> int:
     """First line not known to have run, from the journal (0 when there is none)."""
     from plotter.grbl.journal import load_state
 
