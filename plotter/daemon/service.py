@@ -181,13 +181,14 @@ class Service:
         if device != "any" and device not in self.workers:
             names = ", ".join(self.workers)
             raise JobError(f"no device {device!r} in this daemon (devices: {names}, or any)")
+        drawn = None
         if kind == "svg":  # the file name stands where a class name would
             label = str((params or {}).get("class") or "upload.svg")
-            kind, sketches, params = "draw", studio.svg_sketches(svg, label), {"class": label, "n": 1}
+            kind, drawn, params = "draw", studio.svg_sketches(svg, label), {"class": label, "n": 1}
         if kind == "draw":
             draw = DrawParams.from_dict(params or {})
-            given = studio.given_sketches(sketches) if sketches is not None else None
-            drawn = given if given is not None else sample(draw, self.models)
+            if drawn is None:
+                drawn = studio.given_sketches(sketches) if sketches is not None else sample(draw, self.models)
             stored = {**draw.to_dict(), "n": len(drawn), "sketches": sketches_to_json(drawn)}
             target = self._planning_device(device)
             planned = plan_job_params(stored, target.profile, target.paper)

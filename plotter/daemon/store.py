@@ -231,6 +231,7 @@ class JobStore:
             job_id = int(cur.lastrowid)
             self._event(job_id, "paused" if held else "queued", "submitted" + (" (held)" if held else ""))
             self.changed.notify_all()
+            self.progress.notify_all()  # progress watchers (the dashboard) see new jobs too
         return self.get(job_id)
 
     def transition(self, job_id: int, new: str, note: str | None = None, **fields: object) -> Job:
