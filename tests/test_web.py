@@ -13,7 +13,6 @@ from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrou
 
 from plotter.daemon.config import HttpConfig, parse_config
 from plotter.daemon.live import LiveHub, pen_down, status_event
-from plotter.daemon.pipeline import ModelCache
 from plotter.daemon.resume import PenSpec
 from plotter.daemon.service import Service
 from plotter.daemon.studio import eta_curve, given_sketches
@@ -21,6 +20,7 @@ from plotter.daemon.web import WebServer
 from plotter.daemon.web.limits import Limits, RequestTooLarge, parse_json
 from plotter.errors import JobError
 from plotter.grbl.protocol import parse_line
+from plotter.job.models import ModelCache
 
 TOKEN = "t0ken"
 
@@ -211,7 +211,8 @@ def test_sketches_from_a_client_are_checked(sketches, message) -> None:
 
 
 def test_svg_upload_becomes_a_planned_job(svc) -> None:
-    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50"><path d="M0 0 L100 50 L0 50"/></svg>'
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50">'
+           '<path d="M0 0 L100 50 L0 50"/></svg>')
     status, body = call(svc, "POST", "/v1/jobs", {"kind": "svg", "svg": svg, "params": {"class": "z.svg"}})
     assert status == 200, body
     assert body["result"]["params"]["class"] == "z.svg"

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from plotter.daemon.config import DaemonConfig, DeviceConfig
-from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import JobError, PlotterError
+from plotter.job.models import ModelCache
+from plotter.job.params import DrawParams
+from plotter.job.pipeline import plan_job_params, sample, sketches_to_json
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +317,7 @@ def _warm_planner(device: DeviceConfig) -> None:
     """Import and run the planner once at startup so the first draw request pays only for sampling."""
     import numpy as np
 
-    from plotter.daemon.pipeline import plan_sketches
+    from plotter.job.pipeline import plan_sketches
     from plotter.sketch import Sketch
 
     square = Sketch([np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]), np.array([[0.0, 5.0], [5.0, 5.0]])])

@@ -1,7 +1,7 @@
 """What the dashboard needs beyond the queue: class search, sampled previews, completions, a job's plan.
 
 These are ordinary service ops (`classes`, `preview`, `complete`, `plan`), so the socket answers them too;
-sampling and planning stay in the shared pipeline (`plotter.daemon.pipeline`, `plotter.models.complete`):
+sampling and planning stay in the job layer (`plotter.job`) and `plotter.models.complete`:
 this module only shapes requests and replies. Sketches travel as JSON (strokes of [x, y] points, y down);
 `given_sketches` is the one check of sketches a client sends back to queue them.
 """
@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from plotter.daemon.params import MODELS, DrawParams
 from plotter.errors import JobError, PlotterError
+from plotter.job.params import MODELS, DrawParams
 
 MAX_SKETCHES = 64
 MAX_POINTS = 200_000  # in all the sketches of one job from a client
@@ -26,7 +26,7 @@ _classes_cache: dict[tuple, dict] = {}
 
 def classes(service: Any) -> dict:
     """Every class some shipped checkpoint draws, and which checkpoints (model, file name) know it."""
-    from plotter.models.complete import checkpoint_info, shipped_checkpoints
+    from plotter.job.models import checkpoint_info, shipped_checkpoints
 
     found = shipped_checkpoints()
     key = tuple((str(p), p.stat().st_mtime) for p in found)
@@ -50,7 +50,7 @@ def classes(service: Any) -> dict:
 
 def preview(service: Any, params: dict | None = None) -> dict:
     """Sample a draw job's sketches without queueing it: the page shows them, then queues what it kept."""
-    from plotter.daemon.pipeline import sample, sketches_to_json
+    from plotter.job.pipeline import sample, sketches_to_json
 
     draw = DrawParams.from_dict(params or {})
     return {"params": draw.to_dict(), "sketches": sketches_to_json(sample(draw, service.models))}
@@ -62,8 +62,9 @@ def complete(
     params: dict | None = None,
 ) -> dict:
     """`plotter complete` for strokes drawn in the page: `params.n` continuations of them."""
-    from plotter.daemon.pipeline import sketches_to_json
-    from plotter.models.complete import complete_sketches, find_checkpoint
+    from plotter.job.models import find_checkpoint
+    from plotter.job.pipeline import sketches_to_json
+    from plotter.models.complete import complete_sketches
 
     draw = DrawParams.from_dict(params or {})
     partial = given_sketches([strokes])[0]
