@@ -41,6 +41,7 @@ class GrblLink:
         owns_port: bool = True,
         unlock: bool = False,
         device: str | None = None,
+        hub: Any = None,
     ) -> None:
         from plotter.daemon.resume import pen_spec
         from plotter.grbl.streamer import Streamer
@@ -52,7 +53,30 @@ class GrblLink:
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
+        self._hub = hub
+        self._job: int | None = None
+        self._acked: int | None = None
+        if hub is not None:
+            self.streamer.link.on_line = self._tap
         self.info = self._wake(unlock)
+
+    def _tap(self, text: str) -> None:
+        """Every GRBL status report this link reads goes to the dashboard's live hub as it arrives."""
+        if not text.startswith("<"):
+            return
+        from plotter.daemon.live import status_event
+        from plotter.grbl.protocol import Status, parse_line
+
+        st = parse_line(text)
+        if isinstance(st, Status):
+            self._hub.publish(status_event(self.device or "?", st, self.pen, self._job, self._acked))
+
+    def _progress(self, on_ack: Callable[[int], None]) -> Callable[[Any], None]:
+        def on_progress(p: Any) -> None:
+            self._acked = p.acked
+            on_ack(p.acked)
+
+        return on_progress
 
     def _wake(self, unlock: bool) -> Any:
         """Connect without trusting what the line held: a machine still running lines it got before a USB
@@ -92,9 +116,13 @@ class GrblLink:
             start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
-            result = self.streamer.stream(
-                lines, start, preamble=preamble, journal=journal, on_progress=lambda p: on_ack(p.acked)
-            )
+            self._job, self._acked = job.id, start
+            try:
+                result = self.streamer.stream(
+                    lines, start, preamble=preamble, journal=journal, on_progress=self._progress(on_ack)
+                )
+            finally:
+                self._job = self._acked = None
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
             with self._port_lock:
                 self._pin_rest([job.id])
@@ -293,14 +321,15 @@ def _buffer(status: Any) -> dict | None:
 
 
 def connect_factory(
-    store: JobStore, opener: Callable[[str, int], Any] | None = None
+    store: JobStore, opener: Callable[[str, int], Any] | None = None, hub: Any = None
 ) -> Callable[[DeviceConfig], GrblLink]:
-    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL."""
+    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL; with a
+    live `hub`, every status report read on the port is published to it."""
 
     def connect(device: DeviceConfig, unlock: bool = False) -> GrblLink:
         port = (opener or open_port)(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name)
+            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name, hub=hub)
         except BaseException:
             try:
                 port.close()

@@ -51,6 +51,7 @@ class Service:
         self._opener = opener
         self.workers: dict[str, DeviceWorker] = {}
         self.servers: list[Any] = []
+        self.hub: Any = None  # a plotter.daemon.live.LiveHub while the web side runs
         self._started: list[Callable[[], None]] = []
         self.stopped = threading.Event()
 
@@ -65,6 +66,8 @@ class Service:
             for job in self.store.recover():
                 log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
             self._start_models()
+            if self._serve and self.config.http.enabled:
+                self._start_live()
             self._start_workers()
             if self._serve:
                 self._start_servers()
@@ -101,6 +104,16 @@ class Service:
         _warm_planner(self.config.devices[0])
         self._started.append(self.models.clear)
 
+    def _start_live(self) -> None:
+        """The dashboard's push channel: workers' links publish GRBL reports, watchers publish job changes."""
+        from plotter.daemon.live import LiveHub, Watchers
+
+        self.hub = LiveHub()
+        watchers = Watchers(self.hub, self)
+        self.hub.on_watch = watchers.watching
+        watchers.start()
+        self._started.append(watchers.stop)
+
     def _start_workers(self) -> None:
         from plotter.daemon import device
 
@@ -109,7 +122,7 @@ class Service:
             worker = DeviceWorker(
                 dev,
                 self.store,
-                self._connect or device.connect_factory(self.store, self._opener),
+                self._connect or device.connect_factory(self.store, self._opener, self.hub),
                 self._prepare or device.prepare_job(self.store),
                 Backoff(*backoff),
             )
@@ -118,11 +131,13 @@ class Service:
             self._started.append(worker.stop)
 
     def _start_servers(self) -> None:
-        from plotter.daemon.api import HttpServer, UnixServer
+        from plotter.daemon.api import UnixServer
 
-        servers = [UnixServer(self.config.socket, self.handle)]
+        servers: list[Any] = [UnixServer(self.config.socket, self.handle)]
         if self.config.http.enabled:
-            servers.append(HttpServer(self.config.http, self.handle))
+            from plotter.daemon.web import WebServer
+
+            servers.append(WebServer(self.config.http, self.handle, self.hub))
         for server in servers:
             server.start()
             self.servers.append(server)
@@ -156,16 +171,28 @@ class Service:
         gcode: str | None = None,
         device: str = "any",
         hold: bool = False,
+        sketches: list | None = None,
+        svg: str | None = None,
     ) -> dict:
         """Queue a job. A draw job is sampled and planned now, so class, checkpoint and layout errors come
-        back at once and the reply carries the estimate; `hold` parks it until `resume` (confirm first)."""
+        back at once and the reply carries the estimate; `hold` parks it until `resume` (confirm first).
+        A draw job may bring its `sketches` (previewed or completed in the dashboard: not sampled again);
+        kind `svg` plans an uploaded drawing (`svg` text) fitted on the paper."""
+        from plotter.daemon import studio
+
         device = device or "any"
         if device != "any" and device not in self.workers:
             names = ", ".join(self.workers)
             raise JobError(f"no device {device!r} in this daemon (devices: {names}, or any)")
+        drawn = None
+        if kind == "svg":  # the file name stands where a class name would
+            label = str((params or {}).get("class") or "upload.svg")
+            kind, drawn, params = "draw", studio.svg_sketches(svg, label), {"class": label, "n": 1}
         if kind == "draw":
             draw = DrawParams.from_dict(params or {})
-            stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
+            if drawn is None:
+                drawn = studio.given_sketches(sketches) if sketches is not None else sample(draw, self.models)
+            stored = {**draw.to_dict(), "n": len(drawn), "sketches": sketches_to_json(drawn)}
             target = self._planning_device(device)
             planned = plan_job_params(stored, target.profile, target.paper)
             job = self.store.submit(
@@ -340,3 +367,13 @@ _OPS: dict[str, Callable[..., Any]] = {
     "unlock": Service.unlock,
     "wait_device": Service.wait_device,
 }
+
+
+def _studio_ops() -> None:
+    """The dashboard's ops (class search, previews, completions, plans): see `plotter.daemon.studio`."""
+    from plotter.daemon.studio import OPS
+
+    _OPS.update(OPS)
+
+
+_studio_ops()

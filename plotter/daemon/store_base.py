@@ -230,6 +230,7 @@ class StoreBase:
             self._event(job_id, state, "submitted" + (" (held)" if held else ""))
             self._notify("state")
             self.changed.notify_all()
+            self.progress.notify_all()  # progress watchers (the dashboard) see new jobs too
         return self.get(job_id)
 
     def transition(self, job_id: int, new: str, note: str | None = None, **fields: object) -> Job:
