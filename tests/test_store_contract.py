@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 
+import pg_server as pg
 import pytest
-from pg_server import pg_dsn, pg_server, reset  # noqa: F401 - fixtures
 
 from plotter.daemon.store import JobStore
 from plotter.daemon.store_base import StoreBase
 from plotter.errors import JobError
+
+pg_server, pg_dsn = pg.pg_server, pg.pg_dsn  # fixtures, by name
 
 
 class Backend:
@@ -42,7 +44,7 @@ def backend(request, tmp_path):
         b = Backend("sqlite", str(tmp_path / "jobs.sqlite3"))
     else:
         dsn = request.getfixturevalue("pg_dsn")
-        reset(dsn)
+        pg.reset(dsn)
         b = Backend("postgresql", dsn)
     yield b
     b.close_all()

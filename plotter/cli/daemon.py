@@ -43,7 +43,8 @@ def sd_notify(message: str) -> bool:
     help="plotterd.yaml ($PLOTTERD_CONFIG) [default: one simulated plotter named 'sim'].",
 )
 @click.option("--socket", "socket_path", default=None, help="Control socket path (overrides the config).")
-@click.option("--store", "store_path", default=None, help="SQLite job file (overrides the config).")
+@click.option("--store", "store_path", default=None,
+              help="SQLite job file or postgresql:// URL (overrides the config).")
 @click.option("--check", is_flag=True, help="Validate the config, print what would run, and exit.")
 @verbose_option
 def daemon(config_path: str | None, socket_path: str | None, store_path: str | None, check: bool) -> None:
@@ -63,7 +64,7 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if socket_path:
         cfg = replace(cfg, socket=Path(socket_path))
     if store_path:
-        cfg = replace(cfg, store=Path(store_path))
+        cfg = replace(cfg, store=store_path if "://" in store_path else Path(store_path))
     if check:
         click.echo(f"socket  {cfg.socket}\nstore   {cfg.store}")
         if cfg.http.enabled:

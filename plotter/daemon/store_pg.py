@@ -98,7 +98,9 @@ class PgJobStore(StoreBase):
         host: str | None = None,
         lease_s: float = 15.0,
         clock: Callable[[], float] | None = None,
+        keep_leases: bool = True,
     ) -> None:
+        """`keep_leases=False`: an observer (a tool, a test) that neither renews nor expires leases."""
         super().__init__(clock or time.time)
         if not 0 < lease_s < 86400:
             raise JobError(f"lease_s must be between 0 and 86400 seconds, got {lease_s}")
@@ -111,6 +113,7 @@ class PgJobStore(StoreBase):
         self._depth = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._keep_leases = keep_leases
 
     # ------------------------------------------------------------------ lifecycle
     def _connect(self) -> Any:
@@ -137,10 +140,10 @@ class PgJobStore(StoreBase):
                        (str(SCHEMA_VERSION),))  # fmt: skip
         self._db = db
         self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._listen, name="plotter-store-listen", daemon=True),
-            threading.Thread(target=self._heartbeat, name="plotter-store-lease", daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._listen, name="plotter-store-listen", daemon=True)]
+        if self._keep_leases:
+            beat = threading.Thread(target=self._heartbeat, name="plotter-store-lease", daemon=True)
+            self._threads.append(beat)
         for t in self._threads:
             t.start()
 
@@ -214,7 +217,7 @@ class PgJobStore(StoreBase):
                 + self.skip_locked
             )
             for r in rows:
-                note = f"lease of host {r['host']} expired: its daemon is gone"
+                note = f"lease of host {r['host']} expired: its daemon is gone (seen by {self.host})"
                 self.transition(r["id"], "interrupted", note)
                 out.append(int(r["id"]))
         return out
