@@ -86,11 +86,12 @@ export function onStatus(ev) {
     }).catch(showError);
   }
   if (!ev.pos) return;
-  if (dev.last && (dev.last[0] !== ev.pos[0] || dev.last[1] !== ev.pos[1]) && !follow(dev, ev.pos)) {
+  if (dev.last && (dev.last[0] !== ev.pos[0] || dev.last[1] !== ev.pos[1]) && !follow(dev, ev.pos, ev.pen)) {
     step(dev, dev.last, ev.pos, ev.pen);
     dev.cur = null;
   }
   dev.last = ev.pos;
+  dev.pen = ev.pen;
   if (ev.job != null && jobs.has(ev.job) && ev.acked != null) {
     const job = jobs.get(ev.job);
     if (ev.acked > job.acked) { job.acked = ev.acked; renderJob(job); }
@@ -116,8 +117,9 @@ function flatten(moves) {
 
 // GRBL reports where the pen is 5 times a second; between two reports it followed the plan. Find the
 // report on the plan (forward from the last one) and draw the plan's path up to it, so a curve stays a
-// curve; a report off the plan (a jog, another program) is drawn as a straight step instead.
-function follow(dev, pos) {
+// curve; a report off the plan (a jog, another program) is drawn as a straight step instead. Pen up or
+// down is what GRBL reports; between two reports that differ, the plan says where the pen moved.
+function follow(dev, pos, pen) {
   const P = dev.path;
   if (!P || P.length < 2) return false;
   const start = dev.cur ? dev.cur.i + 1 : 1;
@@ -130,9 +132,10 @@ function follow(dev, pos) {
     const t = len2 ? Math.max(0, Math.min(1, ((pos[0] - ax) * dx + (pos[1] - ay) * dy) / len2)) : 0;
     const q = [ax + t * dx, ay + t * dy];
     if (Math.hypot(q[0] - pos[0], q[1] - pos[1]) > 0.3) continue;
+    const same = pen != null && pen === dev.pen;
     let from = dev.cur ? dev.cur.p : dev.last; // first report on the plan (maybe a resumed job): no replay
-    for (let k = dev.cur ? start : j; k < j; k++) { step(dev, from, P[k], P[k][2]); from = P[k]; }
-    step(dev, from, q, P[j][2]);
+    for (let k = dev.cur ? start : j; k < j; k++) { step(dev, from, P[k], same ? pen : P[k][2]); from = P[k]; }
+    step(dev, from, q, pen ?? P[j][2]);
     dev.cur = { i: j - 1, p: q };
     return true;
   }
