@@ -221,6 +221,16 @@ def test_svg_upload_becomes_a_planned_job(svc) -> None:
     assert status == 400
 
 
+def test_plan_of_an_uploaded_gcode_job_has_an_estimate(svc) -> None:
+    job = svc.submit("gcode", gcode="G21 G90\nM5\nG0 X10 Y10\nM3 S1000\nG1 X60 F3000\nM5", device="p1")
+    status, body = call(svc, "GET", f"/v1/jobs/{job['id']}/plan")
+    plan = body["result"]
+    assert status == 200 and plan["estimate_s"] > 1.0  # 50 mm at 50 mm/s, plus the rapid move
+    assert [down for down, _ in plan["moves"] if down] == [True]
+    status, body = call(svc, "GET", "/v1/jobs/999/plan")
+    assert status == 400 and "no job 999" in body["error"]
+
+
 def test_eta_curve_spends_the_estimate_along_the_program() -> None:
     lines = ["G21 G90", "G0 X100 Y0", "M3 S1000", "G4 P0.5", "G1 X200 F3000", "M5", "G0 X0"]
     curve = eta_curve(lines, rapid_mm_min=6000)

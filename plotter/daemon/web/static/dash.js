@@ -17,7 +17,14 @@ const el = (tag, attrs = {}, text = "") => {
 const fmtPos = (p) => (p ? p.slice(0, 3).map((v) => v.toFixed(2)).join(", ") : "?");
 
 export function planOf(id) {
-  if (!plans.has(id)) plans.set(id, get(`/v1/jobs/${id}/plan`).catch((e) => { plans.delete(id); throw e; }));
+  if (!plans.has(id)) {
+    const p = get(`/v1/jobs/${id}/plan`).then((plan) => {
+      p.resolved = plan; // time left needs it synchronously
+      if (jobs.has(id)) renderJob(jobs.get(id));
+      return plan;
+    }, (e) => { plans.delete(id); throw e; });
+    plans.set(id, p);
+  }
   return plans.get(id);
 }
 
@@ -153,7 +160,8 @@ export async function loadJobs() {
 export function onJob(job) {
   jobs.set(job.id, job);
   renderJob(job);
-  if (selected === job.id && job.state === "queued") plans.delete(job.id);
+  const cached = plans.get(job.id)?.resolved;
+  if (cached && cached.lines !== job.lines_total) plans.delete(job.id); // planned again for its plotter
 }
 
 function what(job) {
@@ -163,7 +171,7 @@ function what(job) {
 }
 
 function timeLeft(job, plan) {
-  const total = job.stats?.estimate_total_s;
+  const total = job.stats?.estimate_total_s ?? plan?.estimate_s;
   if (total == null) return "";
   if (job.state === "done") return "0 s";
   let frac = 1 - (job.progress || 0);
@@ -210,7 +218,7 @@ function renderJob(job) {
   $("progress", row).value = job.progress || (job.lines_total ? job.acked / job.lines_total : 0);
   const plan = plans.get(job.id);
   $(".left", row).textContent = timeLeft(job, plan?.resolved);
-  if (job.state === "running" && !plan) planOf(job.id).then((p) => { plans.get(job.id).resolved = p; renderJob(jobs.get(job.id)); }).catch(() => {});
+  if ((job.state === "running" || job.state === "paused") && !plan) planOf(job.id).catch(() => {});
   for (const [name, ok] of Object.entries(ACTIONS)) $(`[data-act=${name}]`, row).hidden = !ok(job);
 }
 
