@@ -12,7 +12,7 @@ import pytest
 from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrough, program
 
 from plotter.daemon.config import HttpConfig, parse_config
-from plotter.daemon.live import LiveHub, pen_down, status_event
+from plotter.daemon.live import LiveHub, StatusTap, pen_down, status_event
 from plotter.daemon.resume import PenSpec
 from plotter.daemon.service import Service
 from plotter.daemon.studio import eta_curve, given_sketches
@@ -156,6 +156,23 @@ def test_event_stream_carries_status_reports_and_job_changes(svc) -> None:
     assert events[1]["t"] == "job" and events[1]["job"]["id"] == job["id"]
     assert events[1]["job"]["state"] == "queued"
     conn.close()
+
+
+def test_status_tap_publishes_reports_with_their_job_and_line() -> None:
+    hub = LiveHub()
+    tap = StatusTap(hub, "p1", PenSpec())
+    tap("ok")  # not a report: nothing
+    assert hub.last == {}
+    acked: list[int] = []
+    on_progress = tap.running(4, 10, acked.append)
+    tap("<Run|MPos:1.000,2.000,0.000|FS:3000,1000>")
+    assert hub.last["p1"]["job"] == 4 and hub.last["p1"]["acked"] == 10 and hub.last["p1"]["pen"] is True
+    on_progress(type("P", (), {"acked": 12})())
+    tap("<Run|MPos:1.500,2.000,0.000|FS:3000,1000>")
+    assert hub.last["p1"]["acked"] == 12 and acked == [12]
+    tap.running(None)
+    tap("<Idle|MPos:1.500,2.000,0.000|FS:0,0>")
+    assert hub.last["p1"]["job"] is None and hub.last["p1"]["state"] == "Idle"
 
 
 @pytest.mark.parametrize(
