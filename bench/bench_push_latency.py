@@ -11,7 +11,8 @@ state on that byte. The page records when its device card shows the new state (a
 card that the event stream updates); the pollers record when their answer first shows it. Clocks: the
 page's Date.now() and Python's time.time() are the same wall clock on one machine.
 
-Also reported: event stream delivery (the daemon publishes a report -> the page has it) for every report.
+Also reported: event stream delivery, for every status report the daemon published during the run (the hub
+has it -> a second subscriber in the page has it): the part of the latency that is ours, not GRBL's poll.
 
     python bench/bench_push_latency.py [--cycles 12] [--screenshot docs/dashboard.png]
 """
@@ -37,6 +38,21 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 RECORDER = """(token) => {
   window.__push = []; window.__events = [];
+  (async () => {  // a second subscriber: how long each report takes from the daemon's hub to the page
+    const r = await fetch('/v1/events', {headers: {Authorization: 'Bearer ' + token}});
+    const reader = r.body.getReader(); const dec = new TextDecoder(); let buf = '';
+    for (;;) {
+      const {value, done} = await reader.read(); if (done) return;
+      buf += dec.decode(value, {stream: true}); let cut;
+      while ((cut = buf.indexOf('\\n\\n')) >= 0) {
+        const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
+        if (block.startsWith('data: ')) {
+          const ev = JSON.parse(block.slice(6));
+          if (ev.t === 'status' && !ev.replay) window.__events.push(Date.now() - ev.ts * 1000);
+        }
+      }
+    }
+  })();
   const card = document.querySelector('.device[data-device=sim]');
   new MutationObserver(() => window.__push.push([Date.now(), card.dataset.state]))
     .observe(card, {attributes: true, attributeFilter: ['data-state']});
@@ -129,6 +145,7 @@ def run(cycles: int, screenshot: Path | None) -> dict:
                 page.screenshot(path=str(screenshot))
             svc.cancel(job)
             push = page.evaluate("window.__push")
+            delivery = page.evaluate("window.__events")
             polled = {ms: page.evaluate(f"window.__poll{ms}") for ms in (1000, 250)}
             browser.close()
     finally:
@@ -136,6 +153,7 @@ def run(cycles: int, screenshot: Path | None) -> dict:
     rows = [summary("push (server-sent events)", latencies(changes, push, ""), len(changes))]
     rows += [summary(f"polling every {ms} ms", latencies(changes, polled[ms], ""), len(changes))
              for ms in (1000, 250)]
+    rows.append(summary("event stream delivery", delivery, len(delivery)))
     return {"changes": len(changes), "rows": rows}
 
 

@@ -60,8 +60,8 @@ class LiveHub:
         with self._lock:
             first = not self._subs
             self._subs.add(sub)
-            for event in self.last.values():
-                sub._put(event)
+            for event in self.last.values():  # where each plotter stands now (marked: not a new report)
+                sub._put({**event, "replay": True})
         if first and self.on_watch:
             self.on_watch(True)
         return sub
