@@ -1,6 +1,6 @@
 // Plotters and the queue: device cards with the live pen, the job table with its controls, plan previews.
 import { get, post } from "./api.js";
-import { drawMoves, drawPlan, drawSheet, drawStep } from "./sheet.js";
+import { drawMoves, drawPen, drawPlan, drawSheet, drawStep } from "./sheet.js";
 
 const devices = new Map(); // name -> {card, canvas, map, sheet, job, last}
 const jobs = new Map(); // id -> job
@@ -42,9 +42,10 @@ export async function loadDevices() {
       <button type="button" class="unlock" hidden>Unlock</button></div>
       <div class="facts"><span>pos <b class="pos"></b></span><span>planner <b class="planner"></b></span>
       <span>rx <b class="rx"></b></span><span>job <b class="job"></b></span></div>
-      <p class="error alarm"></p><canvas class="live" width="520" height="380" data-down="0"></canvas>`;
+      <p class="error alarm"></p><div class="live-wrap"><canvas class="live" width="520" height="380"
+      data-down="0"></canvas><canvas class="pen" width="520" height="380"></canvas></div>`;
     $("strong", card).textContent = info.name;
-    const dev = { card, canvas: $("canvas", card), sheet: sheets[info.name], job: null, last: null };
+    const dev = { card, canvas: $("canvas.live", card), pen: $("canvas.pen", card), sheet: sheets[info.name], job: null, last: null };
     dev.map = drawSheet(dev.canvas, dev.sheet);
     $(".unlock", card).onclick = () => post(`/v1/devices/${info.name}/unlock`).catch(showError);
     devices.set(info.name, dev);
@@ -98,7 +99,8 @@ export function onStatus(ev) {
     dev.cur = null;
   }
   dev.last = ev.pos;
-  dev.pen = ev.pen;
+  dev.penDown = ev.pen;
+  drawPen(dev.pen, dev.map, ev.pos, ev.pen);
   if (ev.job != null && jobs.has(ev.job) && ev.acked != null) {
     const job = jobs.get(ev.job);
     if (ev.acked > job.acked) { job.acked = ev.acked; renderJob(job); }
@@ -139,7 +141,7 @@ function follow(dev, pos, pen) {
     const t = len2 ? Math.max(0, Math.min(1, ((pos[0] - ax) * dx + (pos[1] - ay) * dy) / len2)) : 0;
     const q = [ax + t * dx, ay + t * dy];
     if (Math.hypot(q[0] - pos[0], q[1] - pos[1]) > 0.3) continue;
-    const same = pen != null && pen === dev.pen;
+    const same = pen != null && pen === dev.penDown;
     let from = dev.cur ? dev.cur.p : dev.last; // first report on the plan (maybe a resumed job): no replay
     for (let k = dev.cur ? start : j; k < j; k++) { step(dev, from, P[k], same ? pen : P[k][2]); from = P[k]; }
     step(dev, from, q, pen ?? P[j][2]);
