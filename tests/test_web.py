@@ -92,6 +92,32 @@ def test_http_limits_refuse_before_the_service(svc) -> None:
     assert call(svc, "GET", "/v1/jobs")[1]["result"] == []  # nothing reached the queue
 
 
+def test_unlock_and_retry_routes(svc) -> None:
+    status, body = call(svc, "POST", "/v1/devices/p1/unlock")
+    assert status == 200 and body["result"] == {"device": "p1", "unlock": "requested"}
+    status, body = call(svc, "POST", "/v1/devices/nope/unlock")
+    assert status == 400 and "no device 'nope'" in body["error"]
+    job = svc.submit("gcode", gcode=program(2), device="p1")["id"]
+    assert call(svc, "POST", f"/v1/jobs/{job}/cancel")[1]["result"]["state"] == "cancelled"
+    status, body = call(svc, "POST", f"/v1/jobs/{job}/retry", {"from_journal": True})
+    assert status == 200 and body["result"]["state"] == "queued"
+
+
+def test_connection_limit_answers_busy(tmp_path) -> None:
+    server = WebServer(HttpConfig(True, "127.0.0.1", 0, TOKEN), lambda r: {"ok": True, "result": 1},
+                       LiveHub(), Limits(max_connections=1))  # fmt: skip
+    server.start()
+    try:
+        stream = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        stream.request("GET", "/v1/events", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert stream.getresponse().readline() == b"retry: 1000\n"  # holds the only slot
+        status, _ = request(type("S", (), {"servers": [None, server]}), "GET", "/v1/ping")
+        assert status == 503
+        stream.close()
+    finally:
+        server.stop()
+
+
 def test_page_is_public_api_and_events_are_not(svc) -> None:
     status, page = request(svc, "GET", "/", token=None)
     assert status == 200 and b"<title>plotter</title>" in page
