@@ -109,6 +109,10 @@ def test_draw_job_plots_live_and_pauses_and_resumes(page, daemon) -> None:
     page.fill("#draw-seed", "11")
     page.click("#draw-preview")
     page.wait_for_selector("#draw-cells .cell >> nth=1")
+    first = page.eval_on_selector("#draw-cells canvas", "c => c.toDataURL()")
+    page.click("#draw-cells .cell >> nth=0 >> button")  # resample the first cell only
+    page.wait_for_function(f"document.querySelector('#draw-cells canvas').toDataURL() !== {first!r}")
+    assert page.locator("#draw-cells .cell").count() == 2
     page.click("#draw-queue")
     page.wait_for_selector("#submit-note:has-text('queued job')")
     job_id = int(page.inner_text("#submit-note").split()[-1])
