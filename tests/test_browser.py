@@ -109,6 +109,10 @@ def test_draw_job_plots_live_and_pauses_and_resumes(page, daemon) -> None:
     page.fill("#draw-seed", "11")
     page.click("#draw-preview")
     page.wait_for_selector("#draw-cells .cell >> nth=1")
+    first = page.eval_on_selector("#draw-cells canvas", "c => c.toDataURL()")
+    page.click("#draw-cells .cell >> nth=0 >> button")  # resample the first cell only
+    page.wait_for_function(f"document.querySelector('#draw-cells canvas').toDataURL() !== {first!r}")
+    assert page.locator("#draw-cells .cell").count() == 2
     page.click("#draw-queue")
     page.wait_for_selector("#submit-note:has-text('queued job')")
     job_id = int(page.inner_text("#submit-note").split()[-1])
@@ -161,3 +165,22 @@ def test_unknown_class_is_an_error_in_the_page(page) -> None:
     assert "notaclass" in page.inner_text("#draw-error")
     assert page.locator("#draw-cells .cell").count() == 0
     assert page.is_disabled("#draw-queue")
+
+
+def test_upload_refuses_bad_gcode_in_the_page_and_queues_good_files(page, daemon) -> None:
+    page.click(".tabs button[data-tab=upload]")
+    page.select_option("#upload-form .device-select", "sim")
+    bad = {"name": "bad.gcode", "mimeType": "text/plain", "buffer": b"G21\nG1 X10 Q5\n"}
+    page.set_input_files("#upload-file", files=[bad])
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#upload-error:has-text('G-code line 2')")
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="80mm" height="40mm" viewBox="0 0 80 40">'
+           b'<path d="M5 5 L75 35 L5 35 Z"/></svg>')  # fmt: skip
+    good = {"name": "tri.svg", "mimeType": "image/svg+xml", "buffer": svg}
+    page.set_input_files("#upload-file", files=[good])
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#submit-note:has-text('tri.svg')")
+    job = daemon.store.get(int(page.inner_text("#submit-note").split()[2]))
+    assert job.kind == "draw" and job.params["class"] == "tri.svg" and job.device == "sim"
+    assert page.inner_text("#upload-error") == ""
+    daemon.cancel(job.id)

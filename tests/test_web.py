@@ -12,7 +12,7 @@ import pytest
 from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrough, program
 
 from plotter.daemon.config import HttpConfig, parse_config
-from plotter.daemon.live import LiveHub, pen_down, status_event
+from plotter.daemon.live import LiveHub, StatusTap, pen_down, status_event
 from plotter.daemon.resume import PenSpec
 from plotter.daemon.service import Service
 from plotter.daemon.studio import eta_curve, given_sketches
@@ -92,6 +92,32 @@ def test_http_limits_refuse_before_the_service(svc) -> None:
     assert call(svc, "GET", "/v1/jobs")[1]["result"] == []  # nothing reached the queue
 
 
+def test_unlock_and_retry_routes(svc) -> None:
+    status, body = call(svc, "POST", "/v1/devices/p1/unlock")
+    assert status == 200 and body["result"] == {"device": "p1", "unlock": "requested"}
+    status, body = call(svc, "POST", "/v1/devices/nope/unlock")
+    assert status == 400 and "no device 'nope'" in body["error"]
+    job = svc.submit("gcode", gcode=program(2), device="p1")["id"]
+    assert call(svc, "POST", f"/v1/jobs/{job}/cancel")[1]["result"]["state"] == "cancelled"
+    status, body = call(svc, "POST", f"/v1/jobs/{job}/retry", {"from_journal": True})
+    assert status == 200 and body["result"]["state"] == "queued"
+
+
+def test_connection_limit_answers_busy(tmp_path) -> None:
+    server = WebServer(HttpConfig(True, "127.0.0.1", 0, TOKEN), lambda r: {"ok": True, "result": 1},
+                       LiveHub(), Limits(max_connections=1))  # fmt: skip
+    server.start()
+    try:
+        stream = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        stream.request("GET", "/v1/events", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert stream.getresponse().readline() == b"retry: 1000\n"  # holds the only slot
+        status, _ = request(type("S", (), {"servers": [None, server]}), "GET", "/v1/ping")
+        assert status == 503
+        stream.close()
+    finally:
+        server.stop()
+
+
 def test_page_is_public_api_and_events_are_not(svc) -> None:
     status, page = request(svc, "GET", "/", token=None)
     assert status == 200 and b"<title>plotter</title>" in page
@@ -127,7 +153,7 @@ def test_lan_host_is_allowed_with_a_warning(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="plotter.daemon.web.server"):
         quiet.start()
     quiet.stop()
-    assert not caplog.records
+    assert not [r for r in caplog.records if r.name.startswith("plotter") and r.levelno >= logging.WARNING]
 
 
 def read_events(resp, n: int) -> list[dict]:
@@ -156,6 +182,23 @@ def test_event_stream_carries_status_reports_and_job_changes(svc) -> None:
     assert events[1]["t"] == "job" and events[1]["job"]["id"] == job["id"]
     assert events[1]["job"]["state"] == "queued"
     conn.close()
+
+
+def test_status_tap_publishes_reports_with_their_job_and_line() -> None:
+    hub = LiveHub()
+    tap = StatusTap(hub, "p1", PenSpec())
+    tap("ok")  # not a report: nothing
+    assert hub.last == {}
+    acked: list[int] = []
+    on_progress = tap.running(4, 10, acked.append)
+    tap("<Run|MPos:1.000,2.000,0.000|FS:3000,1000>")
+    assert hub.last["p1"]["job"] == 4 and hub.last["p1"]["acked"] == 10 and hub.last["p1"]["pen"] is True
+    on_progress(type("P", (), {"acked": 12})())
+    tap("<Run|MPos:1.500,2.000,0.000|FS:3000,1000>")
+    assert hub.last["p1"]["acked"] == 12 and acked == [12]
+    tap.running(None)
+    tap("<Idle|MPos:1.500,2.000,0.000|FS:0,0>")
+    assert hub.last["p1"]["job"] is None and hub.last["p1"]["state"] == "Idle"
 
 
 @pytest.mark.parametrize(
@@ -219,6 +262,16 @@ def test_svg_upload_becomes_a_planned_job(svc) -> None:
     assert body["result"]["lines_total"] > 5
     status, body = call(svc, "POST", "/v1/jobs", {"kind": "svg", "svg": "<svg", "params": {}})
     assert status == 400
+
+
+def test_plan_of_an_uploaded_gcode_job_has_an_estimate(svc) -> None:
+    job = svc.submit("gcode", gcode="G21 G90\nM5\nG0 X10 Y10\nM3 S1000\nG1 X60 F3000\nM5", device="p1")
+    status, body = call(svc, "GET", f"/v1/jobs/{job['id']}/plan")
+    plan = body["result"]
+    assert status == 200 and plan["estimate_s"] > 1.0  # 50 mm at 50 mm/s, plus the rapid move
+    assert [down for down, _ in plan["moves"] if down] == [True]
+    status, body = call(svc, "GET", "/v1/jobs/999/plan")
+    assert status == 400 and "no job 999" in body["error"]
 
 
 def test_eta_curve_spends_the_estimate_along_the_program() -> None:

@@ -68,7 +68,7 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if check:
         click.echo(f"socket  {cfg.socket}\nstore   {cfg.store}")
         if cfg.http.enabled:
-            click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/v1/ (bearer token)")
+            click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/ (dashboard; API /v1/, bearer token)")
         for d in cfg.devices:
             click.echo(f"device  {d.name}: {d.port} profile={d.profile} paper={d.paper}")
         return
@@ -87,6 +87,9 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     try:
         service.start()
         click.echo(f"plotter daemon: {len(cfg.devices)} device(s), socket {cfg.socket}", err=True)
+        for server in service.servers:  # the dashboard's address, with the real port when it was 0
+            if hasattr(server, "url"):
+                click.echo(f"plotter daemon: dashboard {server.url}", err=True)
         sd_notify("READY=1")
         stop.wait()
         sd_notify("STOPPING=1")

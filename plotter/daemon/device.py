@@ -53,30 +53,12 @@ class GrblLink:
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
-        self._hub = hub
-        self._job: int | None = None
-        self._acked: int | None = None
-        if hub is not None:
-            self.streamer.link.on_line = self._tap
+        self.tap = None
+        if hub is not None:  # every status report read on this port goes to the dashboard as it arrives
+            from plotter.daemon.live import StatusTap
+
+            self.tap = self.streamer.link.on_line = StatusTap(hub, device or "?", self.pen)
         self.info = self._wake(unlock)
-
-    def _tap(self, text: str) -> None:
-        """Every GRBL status report this link reads goes to the dashboard's live hub as it arrives."""
-        if not text.startswith("<"):
-            return
-        from plotter.daemon.live import status_event
-        from plotter.grbl.protocol import Status, parse_line
-
-        st = parse_line(text)
-        if isinstance(st, Status):
-            self._hub.publish(status_event(self.device or "?", st, self.pen, self._job, self._acked))
-
-    def _progress(self, on_ack: Callable[[int], None]) -> Callable[[Any], None]:
-        def on_progress(p: Any) -> None:
-            self._acked = p.acked
-            on_ack(p.acked)
-
-        return on_progress
 
     def _wake(self, unlock: bool) -> Any:
         """Connect without trusting what the line held: a machine still running lines it got before a USB
@@ -116,13 +98,14 @@ class GrblLink:
             start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
-            self._job, self._acked = job.id, start
+            on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
             try:
                 result = self.streamer.stream(
-                    lines, start, preamble=preamble, journal=journal, on_progress=self._progress(on_ack)
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
                 )
             finally:
-                self._job = self._acked = None
+                if self.tap:
+                    self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
             with self._port_lock:
                 self._pin_rest([job.id])

@@ -60,8 +60,8 @@ class LiveHub:
         with self._lock:
             first = not self._subs
             self._subs.add(sub)
-            for event in self.last.values():
-                sub._put(event)
+            for event in self.last.values():  # where each plotter stands now (marked: not a new report)
+                sub._put({**event, "replay": True})
         if first and self.on_watch:
             self.on_watch(True)
         return sub
@@ -96,6 +96,36 @@ class LiveHub:
                 sub.loop.call_soon_threadsafe(sub._put, event)
             except RuntimeError:  # its loop closed: the server is stopping
                 pass
+
+
+class StatusTap:
+    """A link's raw-line tap: each GRBL status report, with the job and line it belongs to, to the hub."""
+
+    def __init__(self, hub: LiveHub, device: str, pen: Any) -> None:
+        self.hub, self.device, self.pen = hub, device, pen
+        self.job: int | None = None
+        self.acked: int | None = None
+
+    def __call__(self, text: str) -> None:
+        if not text.startswith("<"):
+            return
+        from plotter.grbl.protocol import Status, parse_line
+
+        st = parse_line(text)
+        if isinstance(st, Status):
+            self.hub.publish(status_event(self.device, st, self.pen, self.job, self.acked))
+
+    def running(self, job: int | None, start: int = 0, on_ack: Callable[[int], None] | None = None) -> Any:
+        """Mark `job` as streaming from line `start` (None: it ended); returns the progress callback that
+        keeps `acked` current and hands it on to `on_ack`."""
+        self.job, self.acked = job, (start if job is not None else None)
+
+        def on_progress(p: Any) -> None:
+            self.acked = p.acked
+            if on_ack is not None:
+                on_ack(p.acked)
+
+        return on_progress
 
 
 def _same(a: dict, b: dict) -> bool:

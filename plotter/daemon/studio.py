@@ -143,9 +143,19 @@ def plan(service: Any, id: int) -> dict:  # noqa: A002 - API field
         "paper": {"name": paper.name, "width": paper.width, "height": paper.height},
         "moves": moves,
         "lines": len(lines),
-        "estimate_s": job.stats.get("estimate_total_s"),
+        "estimate_s": job.stats.get("estimate_total_s") or _estimate(lines, profile),
         "eta": eta_curve(lines, profile.motion.max_rate.x),
     }
+
+
+def _estimate(lines: list[str], profile: Any) -> float | None:
+    """Machine time of a job planned elsewhere (uploaded G-code), by the same GRBL planner model."""
+    from plotter.plan.estimate import estimate_gcode
+
+    try:
+        return round(estimate_gcode(lines, profile.kinematics()).total_s, 3)
+    except PlotterError:
+        return None
 
 
 def eta_curve(lines: list[str], rapid_mm_min: float) -> list[list[float]]:

@@ -2,7 +2,8 @@
 
 Why: the dashboard's port may face a workshop LAN. A client must not pin memory (huge or endless bodies),
 the parser (deeply nested JSON, thousand-digit numbers) or connections (headers or a body sent one byte a
-minute). Each limit is one clear error, never a traceback and never a half-handled request.
+minute) or the server (thousands of connections). Each limit is one clear error, never a traceback and
+never a half-handled request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Limits:
     header_timeout_s: float = 10.0  # a connection must finish its request line and headers within this
     body_timeout_s: float = 30.0  # ... and its body within this
     keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
+    max_connections: int = 256  # served at once (event streams included); beyond: 503
 
 
 LIMITS = Limits()

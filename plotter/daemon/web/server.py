@@ -96,6 +96,7 @@ class WebServer:
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", http=_protocol(self.limits), access_log=False,
             timeout_keep_alive=self.limits.keep_alive_s, timeout_graceful_shutdown=2,
+            limit_concurrency=self.limits.max_connections + 1,  # uvicorn counts the one asking too
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

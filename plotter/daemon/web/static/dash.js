@@ -1,6 +1,6 @@
 // Plotters and the queue: device cards with the live pen, the job table with its controls, plan previews.
 import { get, post } from "./api.js";
-import { drawMoves, drawPlan, drawSheet, drawStep } from "./sheet.js";
+import { drawMoves, drawPen, drawPlan, drawSheet, drawStep } from "./sheet.js";
 
 const devices = new Map(); // name -> {card, canvas, map, sheet, job, last}
 const jobs = new Map(); // id -> job
@@ -17,7 +17,14 @@ const el = (tag, attrs = {}, text = "") => {
 const fmtPos = (p) => (p ? p.slice(0, 3).map((v) => v.toFixed(2)).join(", ") : "?");
 
 export function planOf(id) {
-  if (!plans.has(id)) plans.set(id, get(`/v1/jobs/${id}/plan`).catch((e) => { plans.delete(id); throw e; }));
+  if (!plans.has(id)) {
+    const p = get(`/v1/jobs/${id}/plan`).then((plan) => {
+      p.resolved = plan; // time left needs it synchronously
+      if (jobs.has(id)) renderJob(jobs.get(id));
+      return plan;
+    }, (e) => { plans.delete(id); throw e; });
+    plans.set(id, p);
+  }
   return plans.get(id);
 }
 
@@ -35,9 +42,10 @@ export async function loadDevices() {
       <button type="button" class="unlock" hidden>Unlock</button></div>
       <div class="facts"><span>pos <b class="pos"></b></span><span>planner <b class="planner"></b></span>
       <span>rx <b class="rx"></b></span><span>job <b class="job"></b></span></div>
-      <p class="error alarm"></p><canvas class="live" width="520" height="380" data-down="0"></canvas>`;
+      <p class="error alarm"></p><div class="live-wrap"><canvas class="live" width="520" height="380"
+      data-down="0"></canvas><canvas class="pen" width="520" height="380"></canvas></div>`;
     $("strong", card).textContent = info.name;
-    const dev = { card, canvas: $("canvas", card), sheet: sheets[info.name], job: null, last: null };
+    const dev = { card, canvas: $("canvas.live", card), pen: $("canvas.pen", card), sheet: sheets[info.name], job: null, last: null };
     dev.map = drawSheet(dev.canvas, dev.sheet);
     $(".unlock", card).onclick = () => post(`/v1/devices/${info.name}/unlock`).catch(showError);
     devices.set(info.name, dev);
@@ -86,11 +94,13 @@ export function onStatus(ev) {
     }).catch(showError);
   }
   if (!ev.pos) return;
-  if (dev.last && (dev.last[0] !== ev.pos[0] || dev.last[1] !== ev.pos[1]) && !follow(dev, ev.pos)) {
+  if (dev.last && (dev.last[0] !== ev.pos[0] || dev.last[1] !== ev.pos[1]) && !follow(dev, ev.pos, ev.pen)) {
     step(dev, dev.last, ev.pos, ev.pen);
     dev.cur = null;
   }
   dev.last = ev.pos;
+  dev.penDown = ev.pen;
+  drawPen(dev.pen, dev.map, ev.pos, ev.pen);
   if (ev.job != null && jobs.has(ev.job) && ev.acked != null) {
     const job = jobs.get(ev.job);
     if (ev.acked > job.acked) { job.acked = ev.acked; renderJob(job); }
@@ -116,8 +126,9 @@ function flatten(moves) {
 
 // GRBL reports where the pen is 5 times a second; between two reports it followed the plan. Find the
 // report on the plan (forward from the last one) and draw the plan's path up to it, so a curve stays a
-// curve; a report off the plan (a jog, another program) is drawn as a straight step instead.
-function follow(dev, pos) {
+// curve; a report off the plan (a jog, another program) is drawn as a straight step instead. Pen up or
+// down is what GRBL reports; between two reports that differ, the plan says where the pen moved.
+function follow(dev, pos, pen) {
   const P = dev.path;
   if (!P || P.length < 2) return false;
   const start = dev.cur ? dev.cur.i + 1 : 1;
@@ -130,9 +141,10 @@ function follow(dev, pos) {
     const t = len2 ? Math.max(0, Math.min(1, ((pos[0] - ax) * dx + (pos[1] - ay) * dy) / len2)) : 0;
     const q = [ax + t * dx, ay + t * dy];
     if (Math.hypot(q[0] - pos[0], q[1] - pos[1]) > 0.3) continue;
+    const same = pen != null && pen === dev.penDown;
     let from = dev.cur ? dev.cur.p : dev.last; // first report on the plan (maybe a resumed job): no replay
-    for (let k = dev.cur ? start : j; k < j; k++) { step(dev, from, P[k], P[k][2]); from = P[k]; }
-    step(dev, from, q, P[j][2]);
+    for (let k = dev.cur ? start : j; k < j; k++) { step(dev, from, P[k], same ? pen : P[k][2]); from = P[k]; }
+    step(dev, from, q, pen ?? P[j][2]);
     dev.cur = { i: j - 1, p: q };
     return true;
   }
@@ -150,7 +162,8 @@ export async function loadJobs() {
 export function onJob(job) {
   jobs.set(job.id, job);
   renderJob(job);
-  if (selected === job.id && job.state === "queued") plans.delete(job.id);
+  const cached = plans.get(job.id)?.resolved;
+  if (cached && cached.lines !== job.lines_total) plans.delete(job.id); // planned again for its plotter
 }
 
 function what(job) {
@@ -160,7 +173,7 @@ function what(job) {
 }
 
 function timeLeft(job, plan) {
-  const total = job.stats?.estimate_total_s;
+  const total = job.stats?.estimate_total_s ?? plan?.estimate_s;
   if (total == null) return "";
   if (job.state === "done") return "0 s";
   let frac = 1 - (job.progress || 0);
@@ -207,7 +220,7 @@ function renderJob(job) {
   $("progress", row).value = job.progress || (job.lines_total ? job.acked / job.lines_total : 0);
   const plan = plans.get(job.id);
   $(".left", row).textContent = timeLeft(job, plan?.resolved);
-  if (job.state === "running" && !plan) planOf(job.id).then((p) => { plans.get(job.id).resolved = p; renderJob(jobs.get(job.id)); }).catch(() => {});
+  if ((job.state === "running" || job.state === "paused") && !plan) planOf(job.id).catch(() => {});
   for (const [name, ok] of Object.entries(ACTIONS)) $(`[data-act=${name}]`, row).hidden = !ok(job);
 }
 

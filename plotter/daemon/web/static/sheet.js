@@ -96,3 +96,16 @@ export function drawSketch(canvas, strokes, highlightFrom = Infinity) {
     ctx.stroke();
   });
 }
+
+// Where the pen is now, on the overlay canvas: a filled dot when it is down, a ring when it is up.
+export function drawPen(canvas, map, pos, down) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const [x, y] = map(pos[0], pos[1]);
+  ctx.beginPath();
+  ctx.arc(x, y, 4, 0, 2 * Math.PI);
+  ctx.strokeStyle = "#d0342c";
+  ctx.lineWidth = 1.5;
+  if (down) { ctx.fillStyle = "#d0342c"; ctx.fill(); }
+  ctx.stroke();
+}

@@ -8,6 +8,7 @@ let byClass = {};
 let drawn = null; // {params, sketches} of the last preview
 let together = null; // {params, prefix, sketches, chosen}
 let strokes = []; // what the user drew on the pad, canvas px
+let resamples = 0;
 
 const num = (id) => ($(id).value === "" ? undefined : Number($(id).value));
 const note = (text) => { $("#submit-note").textContent = text; };
@@ -76,7 +77,8 @@ async function sample(e) {
 async function resample(i) {
   $("#draw-error").textContent = "";
   try {
-    const one = await post("/v1/preview", { params: { ...drawParams(1), grid: undefined, seed: seed() + i + 1 } });
+    resamples += 1; // a new sketch each time, and the same sequence again for the same seed
+    const one = await post("/v1/preview", { params: { ...drawParams(1), grid: undefined, seed: seed() + 7919 * resamples + i } });
     drawn.sketches[i] = one.sketches[0];
     showDrawn();
   } catch (err) {
