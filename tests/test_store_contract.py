@@ -214,3 +214,24 @@ def test_a_dead_hosts_running_job_is_interrupted_when_its_lease_runs_out(backend
     assert "lease of host dead expired" in alive.events(job.id)[-1][2]
     assert alive.get(kept.id).state == "running"  # its own lease is renewed
     assert alive.journal_records(lost.id) == [{"t": "begin", "lines": 2}]  # the journal is in the database
+
+
+def test_a_daemon_refuses_to_steer_a_job_on_another_hosts_plotter(backend: Backend) -> None:
+    if backend.kind == "sqlite":
+        pytest.skip("one SQLite file serves one daemon")
+    from plotter.daemon.config import parse_config
+    from plotter.daemon.service import Service
+
+    other = backend.open("a")
+    job = other.submit("gcode", {}, gcode="G0 X1")
+    other.claim_next("pa")
+    cfg = parse_config({"devices": {"pb": {"port": "grblsim://?clock=virtual"}}, "store": backend.where,
+                        "farm": {"host": "b"}})  # fmt: skip
+    svc = Service(cfg, serve=False, run_workers=False).start()
+    try:
+        for op in (svc.pause, svc.cancel):
+            with pytest.raises(JobError, match="running on host a .plotter pa.: ask that daemon"):
+                op(job.id)
+        assert svc.store.get(job.id).state == "running"
+    finally:
+        svc.stop()

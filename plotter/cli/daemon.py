@@ -66,7 +66,11 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if store_path:
         cfg = replace(cfg, store=store_path if "://" in store_path else Path(store_path))
     if check:
-        click.echo(f"socket  {cfg.socket}\nstore   {cfg.store}")
+        from plotter.daemon.store import describe_store
+
+        click.echo(f"socket  {cfg.socket}\nstore   {describe_store(cfg.store)}")
+        if cfg.farm_host or cfg.lease_s != 15.0:
+            click.echo(f"farm    host {cfg.farm_host or '(this host name)'}, lease {cfg.lease_s:g} s")
         if cfg.http.enabled:
             click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/ (dashboard; API /v1/, bearer token)")
         for d in cfg.devices:

@@ -42,7 +42,8 @@ class Service:
         opener: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.config = config
-        self.store = open_store(config.store, config.farm_host, config.lease_s)
+        # the in-process CLI (no workers) only reads and edits the queue: it keeps no leases
+        self.store = open_store(config.store, config.farm_host, config.lease_s, keep_leases=run_workers)
         self.models = models or ModelCache()
         self._connect = connect
         self._prepare = prepare
@@ -74,7 +75,7 @@ class Service:
         except BaseException:
             self.stop()
             raise
-        log.info("plotter daemon up: %d device(s), store %s", len(self.workers), self.config.store)
+        log.info("plotter daemon up: %d device(s), %s", len(self.workers), self.store.label)
         return self
 
     def stop(self) -> None:
@@ -244,6 +245,8 @@ class Service:
     def cancel(self, id: int, timeout: float = 30.0) -> dict:  # noqa: A002
         job = self.store.get(id)
         worker = self.workers.get(job.assigned or "")
+        if job.state in ("running", "paused") and worker is None:
+            self._not_elsewhere(job)
         live = job.state in ("running", "paused") and worker is not None and worker.cancel(job.id)
         if live:
             return self.store.wait_until(
@@ -293,9 +296,17 @@ class Service:
             "models": self.models.loaded(),
         }
 
+    def _not_elsewhere(self, job: Job) -> None:
+        """In a farm, a job on another host's machine is that daemon's to hold or cancel (its stream)."""
+        here = getattr(self.store, "host", None)
+        if here is not None and job.host not in (None, here) and job.started is not None:
+            raise JobError(f"job {job.id} is {job.state} on host {job.host} (plotter {job.assigned}): "
+                           "ask that daemon")  # fmt: skip
+
     def _worker_of(self, job: Job) -> DeviceWorker:
         worker = self.workers.get(job.assigned or "")
         if worker is None:
+            self._not_elsewhere(job)
             raise JobError(f"job {job.id} is {job.state} on {job.assigned!r}, but no daemon worker runs it")
         return worker
 

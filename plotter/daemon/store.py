@@ -133,12 +133,25 @@ class JobStore(StoreBase):
             self.db.execute("COMMIT")
 
 
-def open_store(spec: str | Path, host: str | None = None, lease_s: float = 15.0) -> StoreBase:
+def open_store(
+    spec: str | Path, host: str | None = None, lease_s: float = 15.0, keep_leases: bool = True
+) -> StoreBase:
     """The store a daemon config names: a `postgresql://` URL (a farm: this daemon is `host`, its running
-    jobs are leased for `lease_s`), else a SQLite file path. Not opened yet."""
+    jobs are leased for `lease_s`; `keep_leases=False` for a process that runs no plotters), else a SQLite
+    file path. Not opened yet."""
     text = str(spec)
     if text.startswith(("postgresql://", "postgres://")):
         from plotter.daemon.store_pg import PgJobStore
 
-        return PgJobStore(text, host=host, lease_s=lease_s)
+        return PgJobStore(text, host=host, lease_s=lease_s, keep_leases=keep_leases)
     return JobStore(spec)
+
+
+def describe_store(spec: str | Path) -> str:
+    """The store for messages and logs: a URL without its password."""
+    text = str(spec)
+    if text.startswith(("postgresql://", "postgres://")):
+        from plotter.daemon.store_pg import safe_dsn
+
+        return safe_dsn(text)
+    return text

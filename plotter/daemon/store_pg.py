@@ -15,6 +15,7 @@ Why these mechanisms:
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -77,8 +78,9 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def _safe_dsn(dsn: str) -> str:
+def safe_dsn(dsn: str) -> str:
     """The URL without its password, for messages and logs."""
+    dsn = re.sub(r"(password=)[^&]*", r"\1***", dsn)
     head, sep, tail = dsn.partition("@")
     if not sep or ":" not in head.split("//", 1)[-1]:
         return dsn
@@ -108,7 +110,7 @@ class PgJobStore(StoreBase):
         self.host = host or socket.gethostname()
         self.lease_s = float(lease_s)
         self.recheck_s = self.lease_s
-        self.label = f"job store {_safe_dsn(dsn)}"
+        self.label = f"job store {safe_dsn(dsn)}"
         self._db: Any = None
         self._depth = 0
         self._stop = threading.Event()
