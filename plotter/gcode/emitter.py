@@ -21,17 +21,10 @@ from plotter.errors import GcodeError, LayoutError
 from plotter.gcode.pen import pen_down_lines, pen_up_lines
 from plotter.gcode.profile import Profile
 from plotter.gcode.rules import check_line
+from plotter.gcode.words import fmt
 from plotter.sketch import Sketch
 
 EPS = 1e-6
-
-
-def fmt(value: float, decimals: int) -> str:
-    """Shortest fixed-point text at `decimals`: 12.5 not 12.500, 3 not 3.0, 0 not -0."""
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
 
 
 def comment(text: str, room: int) -> str:

@@ -6,13 +6,8 @@ the pen must send the same lines, or a pen-up after a cancel lands higher than t
 
 from __future__ import annotations
 
-from plotter.gcode.profile import Pen
-
-
-def _num(value: float, decimals: int) -> str:
-    from plotter.gcode.emitter import fmt  # here, not at the top: the emitter imports this module
-
-    return fmt(value, decimals)
+from plotter.gcode.profile import Pen, load_profile
+from plotter.gcode.words import fmt as _num
 
 
 def pen_up_lines(pen: Pen, decimals: int = 3, dwell: bool = True) -> tuple[str, ...]:
@@ -32,3 +27,8 @@ def pen_down_lines(pen: Pen, decimals: int = 3, dwell: bool = True) -> tuple[str
 
 def dwell_lines(seconds: float) -> tuple[str, ...]:
     return (f"G4 P{_num(seconds, 3)}",) if seconds > 0 else ()
+
+
+def pen_commands(profile_name: str) -> tuple[str, ...]:
+    """The profile's pen-up line(s) without the dwell, sent after a cancel or on shutdown."""
+    return pen_up_lines(load_profile(profile_name).pen, dwell=False)
