@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from plotter.cli.params import INPUT_FILE, PAPER
+from plotter.cli.params import INPUT_FILE, PAPER, layout_options, pop_layout, verbose_option
 from plotter.errors import JobError, PlotterError
 
 DEFAULT_PROFILE = "grbl-servo"
@@ -91,6 +91,8 @@ def _hms(seconds: float | None) -> str:
     help="Continue this partial drawing (SVG, JSON, .ndjson) n ways instead of starting afresh.",
 )
 @click.option("--socket", "socket_path", default=None, help="Daemon control socket.")
+@layout_options
+@verbose_option
 def draw(**opts: Any) -> None:  # fmt: skip
     """Sample sketches of a class and draw them (or simulate drawing them) stroke by stroke.
 
@@ -102,6 +104,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
+        "layout": pop_layout(opts),
     })  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():
         raise PlotterError(f"checkpoint {opts['checkpoint']} does not exist")
@@ -278,7 +281,8 @@ def _daemon_files(client: Any, job: dict, opts: dict) -> None:
         p = full["params"]
         stats = full.get("stats") or {}
         profile, paper = stats.get("planned_profile", DEFAULT_PROFILE), stats.get("planned_paper", "a4")
-        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"))
+        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"),
+                                layout=p.get("layout"))
         click.echo(f"preview    {write_preview(DrawPlan(None, profile, paper, [], planned), opts['svg'])}")
 
 

@@ -60,16 +60,19 @@ def plan_sketches(
     paper: str = "a4",
     grid: str | None = None,
     job_name: str | None = None,
+    layout: dict | None = None,
 ) -> Any:
     """Lay out and emit one page with the shared planner (`plotter.job.plan.plan_job`) -> PlannedJob."""
     from plotter.gcode import load_profile
+    from plotter.job.layout_opts import job_options_kwargs
     from plotter.job.plan import JobOptions, plan_job
 
     cols_rows = parse_grid(grid, len(sketches)) if grid else None
     import importlib.util
 
     has_estimate = importlib.util.find_spec("plotter.plan.estimate") is not None
-    options = JobOptions(paper=paper, grid=cols_rows, job_name=job_name, estimate=has_estimate)
+    options = JobOptions(paper=paper, grid=cols_rows, job_name=job_name, estimate=has_estimate,
+                         **job_options_kwargs(layout))
     return plan_job(list(sketches), load_profile(profile), options)
 
 
@@ -86,7 +89,8 @@ def plan_job_params(params: dict, profile: str, paper: str) -> Planned:
     draw = DrawParams.from_dict({k: v for k, v in params.items() if k != "sketches"})
     sketches = sketches_from_json(params.get("sketches"))
     profile, paper = draw.profile or profile, draw.paper or paper
-    job = plan_sketches(sketches, profile, paper, draw.grid, job_name=f"{draw.class_name} x{draw.n}")
+    job = plan_sketches(sketches, profile, paper, draw.grid, job_name=f"{draw.class_name} x{draw.n}",
+                        layout=draw.layout)
     stats = {**_plain_stats(job.stats()), "planned_profile": profile, "planned_paper": paper}
     return Planned(list(job.gcode), stats)
 
