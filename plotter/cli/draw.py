@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from plotter.cli.params import INPUT_FILE, PAPER
+from plotter.cli.params import INPUT_FILE, PAPER, layout_options, pop_layout, verbose_option
 from plotter.errors import JobError, PlotterError
 
 DEFAULT_PROFILE = "grbl-servo"
@@ -91,17 +91,20 @@ def _hms(seconds: float | None) -> str:
     help="Continue this partial drawing (SVG, JSON, .ndjson) n ways instead of starting afresh.",
 )
 @click.option("--socket", "socket_path", default=None, help="Daemon control socket.")
+@layout_options
+@verbose_option
 def draw(**opts: Any) -> None:  # fmt: skip
     """Sample sketches of a class and draw them (or simulate drawing them) stroke by stroke.
 
     Ctrl-C while drawing pauses (feed hold) and asks whether to resume or cancel.
     """
-    from plotter.daemon.params import DrawParams, pick_model
+    from plotter.job.params import DrawParams, pick_model
 
     model = opts["model"] or pick_model(opts["class_name"], opts["checkpoint"])
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
+        "layout": pop_layout(opts),
     })  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():
         raise PlotterError(f"checkpoint {opts['checkpoint']} does not exist")
@@ -124,7 +127,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
 # ---------------------------------------------------------------------- in this process
 def _in_process(params: Any, opts: dict) -> None:
-    from plotter.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
+    from plotter.job.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
 
     device = opts["device"]
     opts = {**opts, "paper": opts["paper"] or "a4"}
@@ -136,7 +139,7 @@ def _in_process(params: Any, opts: dict) -> None:
     try:
         click.echo(f"sampling {params.n} {params.class_name} sketch(es) with {params.model}...", err=True)
         if opts.get("partial"):  # --complete: plotter.models.complete continues the user's strokes
-            from plotter.models.complete import plan_completion
+            from plotter.job.draw import plan_completion
 
             plan = plan_completion(params, opts["partial"], opts["profile"], opts["paper"])
         else:
@@ -160,7 +163,7 @@ def _in_process(params: Any, opts: dict) -> None:
 
 
 def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
-    from plotter.draw import Run, simulation_report
+    from plotter.job.draw import Run, simulation_report
 
     port, streamer = machine
     journal = None
@@ -272,13 +275,14 @@ def _daemon_files(client: Any, job: dict, opts: dict) -> None:
         Path(opts["output"]).write_text(full["gcode"] + "\n", encoding="ascii")
         click.echo(f"g-code     {opts['output']}")
     if opts["svg"]:
-        from plotter.daemon.pipeline import plan_sketches, sketches_from_json
-        from plotter.draw import DrawPlan, write_preview
+        from plotter.job.draw import DrawPlan, write_preview
+        from plotter.job.pipeline import plan_sketches, sketches_from_json
 
         p = full["params"]
         stats = full.get("stats") or {}
         profile, paper = stats.get("planned_profile", DEFAULT_PROFILE), stats.get("planned_paper", "a4")
-        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"))
+        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"),
+                                layout=p.get("layout"))
         click.echo(f"preview    {write_preview(DrawPlan(None, profile, paper, [], planned), opts['svg'])}")
 
 

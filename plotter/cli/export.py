@@ -1,6 +1,6 @@
 """`plotter export`: sketch files -> laid-out, optimized G-code (plus SVG/PNG previews and stats).
 
-Thin on purpose: reading is `plotter.sketch.io`, everything else is `plotter.plan.pipeline.plan_job`.
+Thin on purpose: reading is `plotter.sketch.io`, everything else is `plotter.job.plan.plan_job`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from plotter.cli.params import FINITE, GRID, LENGTH, PAPER, POINT
+from plotter.cli.params import GRID, LENGTH, PAPER, layout_options
 
 DEFAULT_PROFILE = "grbl-servo"
 
@@ -68,19 +68,9 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option(
     "--paper", type=PAPER, default="a4", show_default=True, help="a3, a4, a5, letter, ... or WxH mm."
 )
-@click.option("--landscape/--portrait", default=None, help="Orientation [default: whichever fits the bed].")
-@click.option("--margin", type=LENGTH, default="10mm", show_default=True, help="Empty border on the paper.")
 @click.option("--grid", type=GRID, default=None, help="COLSxROWS cells, one sketch per cell [default: auto].")
 @click.option("--pages", is_flag=True, help="More sketches than cells: one file per page (out-1.gcode, ...).")
-@click.option("--gap", type=LENGTH, default="5mm", show_default=True, help="Space between grid cells.")
-@click.option(
-    "--rotate", type=FINITE, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
-)
-@click.option(
-    "--size", type=LENGTH, default=None, help="Longer side of each sketch [default: fill its cell]."
-)
-@click.option("--offset", type=POINT, default="0,0", show_default=True, help="Paper corner on the bed (X,Y).")
-@click.option("--clip", is_flag=True, help="Cut geometry at the bed edge instead of refusing it.")
+@layout_options
 @click.option(
     "--merge-tolerance", type=LENGTH, default="0.5mm", show_default=True, help="Join ends (0: off)."
 )
@@ -116,7 +106,7 @@ def export(
     INPUT files: sketch-rnn .npz, Quick, Draw! .ndjson, plotter .json or .svg.
     """
     from plotter.gcode import load_profile
-    from plotter.plan.pipeline import JobOptions, plan_job, plan_pages
+    from plotter.job.plan import JobOptions, plan_job, plan_pages
 
     prof = load_profile(profile)
     sketches = read_inputs(inputs, split, class_name, limit, index)

@@ -15,31 +15,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.store_base import Job
+from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, PlotterError
+from plotter.gcode import pen_commands
 from plotter.grbl.journal import JournalState
+from plotter.grbl.transport import open_port
 
 log = logging.getLogger(__name__)
 _BUSY = ("Run", "Jog", "Home")
 _UNTRUSTED = ("alarm", "reset", "error", "lost")  # a run that ended so: the machine's position says nothing
 SETTLE_S = 3600.0  # a plotter finishing its planner after a USB drop never needs more than this
 SETTLE_QUIET_S = 0.5  # at rest this long (plus any dwell it may still hold) before the soft reset
-
-
-def open_port(port: str, baudrate: int = 115200) -> Any:
-    """A path or URL (`grblsim://...`) -> an open serial-like object; `DeviceError` if missing or busy."""
-    from plotter.grbl.transport import open_port as _open
-
-    return _open(port, baudrate=baudrate)
-
-
-def pen_commands(profile_name: str) -> tuple[str, ...]:
-    """The profile's pen-up line(s), used after a cancel or on shutdown."""
-    from plotter.gcode import load_profile
-
-    pen = load_profile(profile_name).pen
-    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
 
 
 class GrblLink:
@@ -53,6 +41,7 @@ class GrblLink:
         owns_port: bool = True,
         unlock: bool = False,
         device: str | None = None,
+        hub: Any = None,
     ) -> None:
         from plotter.daemon.resume import pen_spec
         from plotter.grbl.streamer import Streamer
@@ -64,6 +53,11 @@ class GrblLink:
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
+        self.tap = None
+        if hub is not None:  # every status report read on this port goes to the dashboard as it arrives
+            from plotter.daemon.live import StatusTap
+
+            self.tap = self.streamer.link.on_line = StatusTap(hub, device or "?", self.pen)
         self.info = self._wake(unlock)
 
     def _wake(self, unlock: bool) -> Any:
@@ -104,9 +98,14 @@ class GrblLink:
             start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
-            result = self.streamer.stream(
-                lines, start, preamble=preamble, journal=journal, on_progress=lambda p: on_ack(p.acked)
-            )
+            on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
+            try:
+                result = self.streamer.stream(
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
+                )
+            finally:
+                if self.tap:
+                    self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
             with self._port_lock:
                 self._pin_rest([job.id])
@@ -305,14 +304,15 @@ def _buffer(status: Any) -> dict | None:
 
 
 def connect_factory(
-    store: JobStore, opener: Callable[[str, int], Any] | None = None
+    store: JobStore, opener: Callable[[str, int], Any] | None = None, hub: Any = None
 ) -> Callable[[DeviceConfig], GrblLink]:
-    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL."""
+    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL; with a
+    live `hub`, every status report read on the port is published to it."""
 
     def connect(device: DeviceConfig, unlock: bool = False) -> GrblLink:
         port = (opener or open_port)(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name)
+            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name, hub=hub)
         except BaseException:
             try:
                 port.close()
@@ -337,7 +337,7 @@ def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
         have = {k: job.stats.get(f"planned_{k}") for k in want}
         if job.gcode and (have == want or job.acked > 0 or job.resume_from > 0):
             return job
-        from plotter.daemon.pipeline import plan_job_params
+        from plotter.job.pipeline import plan_job_params
 
         planned = plan_job_params(job.params, device.profile, device.paper)
         store.set_fields(
@@ -355,6 +355,7 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
     is offline with its error, as a port that does not open is; only GRBL's own refusal (an alarm lock,
     `error:N`) is a connected machine in a state worth showing.
     """
+    from plotter.grbl.results import HeldError
     from plotter.grbl.streamer import Streamer
 
     row: dict[str, Any] = {"name": name, "port": port, "connected": False, "job": None}
@@ -372,6 +373,10 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
         if st is not None:
             row.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             row["alarm"] = st.label if st.state == "Alarm" else None
+    except HeldError as exc:  # held: GRBL answers `?` but reads no line, so no $I/$$ (and no late ok left)
+        st = exc.status
+        row.update(connected=True, state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st),
+                   error=str(exc))
     except DeviceError as exc:  # opened, then lost or silent: nothing answered
         row = {**row, "connected": False, "error": str(exc)}
     except PlotterError as exc:

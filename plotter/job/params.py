@@ -45,6 +45,7 @@ class DrawParams:
     seed: int | None = None
     paper: str | None = None
     profile: str | None = None
+    layout: dict | None = None  # margin, landscape, gap, rotate, size, offset, clip (plotter.job.layout_opts)
 
     @classmethod
     def from_dict(cls, data: object) -> DrawParams:
@@ -76,7 +77,11 @@ class DrawParams:
         grid = data.get("grid")
         parse_grid(grid, n)
         opt = {k: (None if data.get(k) is None else str(data[k])) for k in ("checkpoint", "paper", "profile")}
-        return cls(name.strip(), model, n=n, grid=grid, temperature=temperature, seed=seed, **opt)
+        from plotter.job.layout_opts import check_layout
+
+        layout = check_layout(data.get("layout")) or None
+        return cls(name.strip(), model, n=n, grid=grid, temperature=temperature, seed=seed, layout=layout,
+                   **opt)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
