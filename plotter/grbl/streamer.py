@@ -46,6 +46,10 @@ class Streamer:
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._streaming = False
+        # set by the stream thread when GRBL holds at a program pause (M0): (line index, the line as written);
+        # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
+        self.program_pause: tuple[int, str] | None = None
+        self.paused_event = threading.Event()
 
     @property
     def clock(self) -> Callable[[], float]:
