@@ -253,7 +253,9 @@ def _load_init_weights(model: Any, ckpt: dict, path: str, classes: list[str], gr
         )
     try:
         if grow:
-            new = model.load_grown(ckpt["state_dict"])
+            from plotter.models.grow import load_grown
+
+            new = load_grown(model, ckpt["state_dict"])
             click.echo(f"grown from {path}: {len(new)} new tensors start as no-ops")
         else:
             model.load_state_dict(ckpt["state_dict"])
