@@ -54,6 +54,9 @@ def _hms(seconds: float | None) -> str:
     help="Sampling temperature (0, 5] [default: the checkpoint's own; 0.4 if it has none].",
 )
 @click.option("--seed", type=int, default=None, help="Random seed: the same seed draws the same sketches.")
+@click.option("--best-of", "best_of", type=click.IntRange(1, 32), default=8, show_default=True,
+              help="Sample K per sketch; drop knots and cut-off ones; keep the one the classifier rates best "
+              "as the class (1 = the raw model).")
 @click.option(
     "--device", "-d", default=None, help="Serial port or URL; with a daemon, one of its device names."
 )
@@ -106,7 +109,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
-        "layout": pop_layout(opts),
+        "layout": pop_layout(opts), "best_of": opts["best_of"],
     })  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():
         raise PlotterError(f"checkpoint {opts['checkpoint']} does not exist")
