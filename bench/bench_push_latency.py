@@ -158,7 +158,9 @@ def run(cycles: int, screenshot: Path | None) -> dict:
 
 
 def cycle(svc, page, job: int, port: TimedPort, cycles: int) -> list[tuple[float, str]]:
-    """Hold and resume `cycles` times; each waits until every client has seen the change (or 3 s)."""
+    """Hold and resume `cycles` times; each waits until every client has seen the change (or 10 s)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     changes: list[tuple[float, str]] = []
     for _ in range(cycles):
         for op, byte, want in ((svc.pause, b"!", "Hold"), (svc.resume, b"~", "Run")):
@@ -169,11 +171,20 @@ def cycle(svc, page, job: int, port: TimedPort, cycles: int) -> list[tuple[float
                 time.sleep(0.005)  # a bench waiting for its own thread, not a test
             t0 = next(t for t, b in port.realtime[before:] if b == byte)
             changes.append((t0, want))
-            page.wait_for_function(
-                f"""() => [window.__push, window.__poll1000, window.__poll250].every(
-                    s => s.some(([t, st]) => t / 1000 >= {t0} && String(st).startsWith('{want}')))""",
-                timeout=3000,
-            )
+            try:
+                page.wait_for_function(
+                    f"""() => [window.__push, window.__poll1000, window.__poll250].every(
+                        s => s.some(([t, st]) => t / 1000 >= {t0} && String(st).startsWith('{want}')))""",
+                    timeout=10_000,
+                )
+            except PlaywrightTimeout:  # a client never saw it: counted as missing (n < of), not a crash
+                who = page.evaluate(
+                    f"""() => Object.entries({{push: window.__push, poll1000: window.__poll1000,
+                    poll250: window.__poll250}}).filter(([k, s]) => !s.some(([t, st]) =>
+                    t / 1000 >= {t0} && String(st).startsWith('{want}')))
+                    .map(([k, s]) => k + ' last ' + JSON.stringify(s.slice(-3)))"""
+                )
+                print(f"{want} after {t0:.3f} not seen within 10 s by: {who}", file=sys.stderr)
             time.sleep(0.3)  # let the machine move between changes
     return changes
 

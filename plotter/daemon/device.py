@@ -355,6 +355,7 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
     is offline with its error, as a port that does not open is; only GRBL's own refusal (an alarm lock,
     `error:N`) is a connected machine in a state worth showing.
     """
+    from plotter.grbl.results import HeldError
     from plotter.grbl.streamer import Streamer
 
     row: dict[str, Any] = {"name": name, "port": port, "connected": False, "job": None}
@@ -372,6 +373,10 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
         if st is not None:
             row.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             row["alarm"] = st.label if st.state == "Alarm" else None
+    except HeldError as exc:  # held: GRBL answers `?` but reads no line, so no $I/$$ (and no late ok left)
+        st = exc.status
+        row.update(connected=True, state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st),
+                   error=str(exc))
     except DeviceError as exc:  # opened, then lost or silent: nothing answered
         row = {**row, "connected": False, "error": str(exc)}
     except PlotterError as exc:

@@ -26,6 +26,8 @@ def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     path = find_checkpoint(params.model, params.class_name, params.checkpoint)
     model = models.get(path)
     check_class(model, params.class_name)
+    if params.best_of > 1:
+        return _best_of(model, params, models)
     kept: list[Sketch] = []
     for _ in range(1 if params.seed is not None else 3):  # unseeded: an empty draw is just bad luck
         with models.sample_lock:
@@ -38,6 +40,20 @@ def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     if not kept:
         raise JobError("the model produced only empty sketches; try another --seed or a higher --temperature")
     return kept
+
+
+def _best_of(model: Any, params: DrawParams, models: ModelCache) -> list[Sketch]:
+    """Each sketch the best clean one of `params.best_of` (plotter.models.best_of); a seed reproduces it."""
+    from plotter.models.best_of import best_of
+
+    seed = params.seed if params.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    score = models.scorer(params.class_name)
+
+    def draw(count: int, s: int) -> list[Sketch]:
+        return model.generate(count, temperature=params.temperature, class_name=params.class_name, seed=s)
+
+    with models.sample_lock:
+        return best_of(draw, score, params.n, params.best_of, seed)
 
 
 def sketches_to_json(sketches: Sequence[Sketch]) -> list[list[list[list[float]]]]:
