@@ -119,3 +119,12 @@ def test_cli_export_writes_pens_and_a_two_colour_preview(two, tmp_path) -> None:
     assert any(r > 150 and g < 90 for r, g, b in colours)  # the red pen is red in the preview
     res = CliRunner().invoke(main, ["export", str(two), "-o", str(out), "--layer", "red sun"])
     assert res.exit_code == 0 and "M0" not in out.read_text().split()
+
+
+def test_cli_stream_stops_at_the_pen_change_names_the_pen_and_continues(two, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "two.gcode"
+    assert CliRunner().invoke(main, ["export", str(two), "-o", str(out)]).exit_code == 0
+    res = CliRunner().invoke(main, ["stream", str(out), "-d", "grblsim://", "-q"], input="\n")
+    assert res.exit_code == 0, res.output
+    assert "(M0 (PEN 2/2 red sun))" in res.output and "Press Enter to continue" in res.output
+    assert "done: " in res.output
