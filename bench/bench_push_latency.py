@@ -178,7 +178,13 @@ def cycle(svc, page, job: int, port: TimedPort, cycles: int) -> list[tuple[float
                     timeout=10_000,
                 )
             except PlaywrightTimeout:  # a client never saw it: counted as missing (n < of), not a crash
-                print(f"a client did not see {want} within 10 s", file=sys.stderr)
+                who = page.evaluate(
+                    f"""() => Object.entries({{push: window.__push, poll1000: window.__poll1000,
+                    poll250: window.__poll250}}).filter(([k, s]) => !s.some(([t, st]) =>
+                    t / 1000 >= {t0} && String(st).startsWith('{want}')))
+                    .map(([k, s]) => k + ' last ' + JSON.stringify(s.slice(-3)))"""
+                )
+                print(f"{want} after {t0:.3f} not seen within 10 s by: {who}", file=sys.stderr)
             time.sleep(0.3)  # let the machine move between changes
     return changes
 
