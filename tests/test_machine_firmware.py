@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from plotter.cli import main
 
+FAST = {110: 5000, 111: 5000, 112: 1000, 120: 500, 121: 500, 122: 100}  # as tests/test_grbl_firmware_paths
 
 def run(*args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
     res = CliRunner().invoke(main, list(args), input=stdin)
@@ -64,3 +65,49 @@ def test_settings_write_and_console_round_trip(grbl_firmware) -> None:  # type: 
     assert any(line.startswith("error:22  (Undefined feed rate") for line in out)
     assert "Grbl 1.1h ['$' for help]" in out[out.index("> ^X"):]
     assert res.exit_code == 1 and "refused 1 line" in res.output
+
+
+SMALL_TWO_LAYERS = """<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+  width="30mm" height="20mm" viewBox="0 0 30 20">
+  <g inkscape:groupmode="layer" inkscape:label="black"><path d="M 2 2 L 28 2 L 28 18" stroke="black"/></g>
+  <g inkscape:groupmode="layer" inkscape:label="red"><path d="M 2 18 L 10 10" stroke="red"/></g>
+</svg>"""
+
+
+def test_two_layer_svg_pauses_for_the_pen_and_resumes(grbl_firmware, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from plotter.gcode import pen_commands
+    from plotter.grbl.penchange import PenChangeWatch
+    from plotter.grbl.streamer import Streamer
+    from plotter.grbl.transport import open_port
+
+    (tmp_path / "two.svg").write_text(SMALL_TWO_LAYERS)
+    gcode = tmp_path / "two.gcode"
+    res = run("export", str(tmp_path / "two.svg"), "-o", str(gcode), "--paper", "40x30mm")
+    assert res.exit_code == 0, res.output
+    lines = gcode.read_text().splitlines()
+    port = open_port(grbl_firmware(FAST))
+    streamer = Streamer(port, pen_up=pen_commands("grbl-servo"))
+    streamer.connect()
+    watch, box, seen = PenChangeWatch(lines), {}, []
+    changed = threading.Event()
+
+    def tap(p):  # type: ignore[no-untyped-def]
+        watch(p)
+        change = watch.take()
+        if change is not None:
+            seen.append((change, p.status))
+            changed.set()
+
+    thread = threading.Thread(target=lambda: box.update(r=streamer.stream(lines, on_progress=tap)),
+                              daemon=True)
+    thread.start()
+    assert changed.wait(60), box
+    (change, status), = seen
+    assert change.message == "pen 2/2 red"
+    assert status.state == "Hold" and status.spindle == 0 and status.mpos[:2] == (0.0, 0.0)  # up, parked
+    streamer.resume()
+    thread.join(60)
+    assert box["r"].status == "done" and box["r"].acked == len(lines)
+    port.close()

@@ -92,7 +92,16 @@ class _Writer:
 
 def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) -> list[str]:
     """G-code lines (no newlines) drawing the strokes in order; raises if any line would be refused."""
-    strokes = to_machine(sketch_mm, profile)
+    return emit_pens([("", sketch_mm)], profile, job_name=job_name)
+
+
+PEN_CHANGE = "PEN "  # a pen change reads `M0 (PEN 2/3 red)`: the sender shows the line it stopped at
+
+
+def emit_pens(pens: list[tuple[str, Sketch]], profile: Profile, *, job_name: str | None = None) -> list[str]:
+    """One program drawing each pen's strokes in turn. Between pens: lift, park at X0 Y0, a comment naming
+    the next pen on the `M0` (GRBL's program pause: a feed hold until cycle start `~`). Why a comment and not
+    `(MSG,...)`: GRBL 1.1h does not print MSG comments; the sender reads the line from its own file."""
     w = _Writer(profile)
     out = profile.output
     if out.comments:
@@ -101,17 +110,23 @@ def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) ->
         if text:
             w.add(text)
     w.add("G21 G90 G17 G94")
+    w.lines.extend(work_offset_lines(profile))
     for line in out.header:
         w.add(line)
     w.pen_up()
-    for stroke in strokes:
-        w.move(stroke[0], draw=False)
-        w.pen_down()
-        if len(stroke) == 1:  # a dot: pen down and up in place
-            w.pos = w.xy(stroke[0])
-        for point in stroke[1:]:
-            w.move(point, draw=True)
-        w.pen_up()
+    for number, (name, sketch_mm) in enumerate(pens, start=1):
+        if number > 1:  # the pen is up after every stroke: park where the pen is easy to reach, then wait
+            w.move(np.zeros(2), draw=False)
+            label = comment(f"{PEN_CHANGE}{number}/{len(pens)} {name}", out.max_line_length - 4)
+            w.add(f"M0 {label}".strip())
+        for stroke in to_machine(sketch_mm, profile):
+            w.move(stroke[0], draw=False)
+            w.pen_down()
+            if len(stroke) == 1:  # a dot: pen down and up in place
+                w.pos = w.xy(stroke[0])
+            for point in stroke[1:]:
+                w.move(point, draw=True)
+            w.pen_up()
     for line in out.footer:
         w.add(line)
     if out.return_home:
@@ -119,6 +134,23 @@ def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) ->
     w.add("M2")
     validate_lines(w.lines, profile)
     return w.lines
+
+
+def work_offset_lines(profile: Profile) -> list[str]:
+    """`bed.machine_space: negative`: put G54's zero on the bed's origin corner of a homed stock GRBL.
+
+    Stock GRBL (no HOMING_FORCE_SET_ORIGIN) keeps machine coordinates in [-max_travel, 0] after homing, and
+    soft limits ($20=1) raise ALARM:2 on any target outside; our G-code draws in [0, bed], so it offsets
+    G54 by -bed (the far corner from the switches is -travel). In z mode the pen heights sit below the
+    switch at the top: work Z 0 is machine Z -(z_up + 1). G10 L2 writes EEPROM: the streamer sends it alone.
+    """
+    bed, d = profile.bed, profile.output.decimals
+    if bed.machine_space != "negative":
+        return []
+    words = f"X{fmt(-bed.width, d)} Y{fmt(-bed.height, d)}"
+    if profile.pen.mode == "z":
+        words += f" Z{fmt(-(max(profile.pen.z_up, profile.pen.z_down) + 1.0), d)}"
+    return [f"G10 L2 P1 {words}", "G54"]
 
 
 def validate_lines(lines: list[str], profile: Profile) -> None:

@@ -46,6 +46,10 @@ class Streamer:
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._streaming = False
+        # set by the stream thread when GRBL holds at a program pause (M0): (line index, the line as written);
+        # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
+        self.program_pause: tuple[int, str] | None = None
+        self.paused_event = threading.Event()
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -77,7 +81,7 @@ class Streamer:
             raise HeldError(f"GRBL is in a feed hold ({status.label}): it reads no command until resumed;"
                             " resume it (`~`, `plotter resume`) or stop it with --reset", status)
         if banner is None:  # already running (no DTR reset): an empty line flushes a half line, gets an ok
-            link.write(b"\r\n")
+            link.write(b"\n")  # not \r\n: GRBL ends a line at each, and a second ok would ack line 1 early
             link.wait_for(lambda r: isinstance(r, Ok), min(1.0, wake_timeout))
         unlocked = False
         if status.state == "Alarm":
