@@ -30,4 +30,8 @@ trap 'rm -f "$ends"' EXIT
 $PLOTTER sample --checkpoint "$trans" --class cat -n 4 --seed 7 --json "$ends"
 $PLOTTER morph "$ends#2" "$ends#3" --checkpoint "$rnn" --steps 8 --cell 120 --png "$OUT/morph.png"
 
+# the multiclass transformer: classes people name, one row each, as `plotter draw` delivers them (best of 8)
+$PLOTTER sample --checkpoint "$CKPT/transformer-multiclass.pt" --class house,tree,flower,airplane,car,fish \
+    -n 6 --seed 7 --best-of 8 --cell 120 --png "$OUT/multiclass.png"
+
 ls -l "$OUT"
