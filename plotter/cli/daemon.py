@@ -62,6 +62,9 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if store_path:
         cfg = replace(cfg, store=Path(store_path))
     if check:
+        from plotter.daemon.checks import check_config
+
+        check_config(cfg)  # exactly what the start checks
         click.echo(f"socket  {cfg.socket}\nstore   {cfg.store}")
         if cfg.http.enabled:
             click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/v1/ (bearer token)")

@@ -34,7 +34,7 @@ def connect(config_path: str | None, socket_path: str | None) -> Any:
     from plotter.daemon.config import load_config
 
     cfg = load_config(config_path)
-    client = find_daemon(socket_path or cfg.socket)
+    client = find_daemon(socket_path or cfg.socket, cfg.store)
     return client if client is not None else LocalClient(cfg)
 
 
@@ -172,7 +172,7 @@ def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: AN
     from plotter.daemon.config import load_config
 
     cfg = load_config(config_path)
-    client = None if port else find_daemon(socket_path or cfg.socket)
+    client = None if port else find_daemon(socket_path or cfg.socket, cfg.store)
     if unlock and client is None:
         raise DaemonError("--unlock needs a running daemon (without one, `plotter stream --unlock` sends $X)")
     if client is not None:

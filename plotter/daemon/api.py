@@ -19,50 +19,75 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from plotter.daemon.config import HttpConfig
-from plotter.errors import DaemonError
+from plotter.daemon.limits import (
+    LISTEN_BACKLOG,
+    REQUEST_TIMEOUT_S,
+    ConnectionSlots,
+    LineReader,
+    Watchdog,
+    content_length,
+    decode_request,
+)
+from plotter.daemon.sockdir import clear_stale_socket, prepare_socket_dir
+from plotter.errors import DaemonError, InputLimitError
+from plotter.limits import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[object], dict]
-MAX_REQUEST = 16 * 1024 * 1024  # a G-code job can be large; anything beyond this is refused
+MAX_REQUEST = MAX_REQUEST_BYTES  # kept for callers; the limits live in plotter.limits / plotter.daemon.limits
 
 
-def _decode(raw: bytes) -> object:
+def _error(message: str) -> dict:
+    return {"ok": False, "error": message, "type": "InputLimitError"}
+
+
+def _reply(handler: Handler, raw: bytes) -> dict:
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return {"op": None, "_bad": f"request is not JSON: {exc}"}
-
-
-def _reply(handler: Handler, request: object) -> dict:
-    if isinstance(request, dict) and "_bad" in request:
-        return {"ok": False, "error": request["_bad"], "type": "JobError"}
+        request = decode_request(raw)
+    except InputLimitError as exc:
+        return _error(str(exc))
     return handler(request)
 
 
-class _UnixHandler(socketserver.StreamRequestHandler):
+class _UnixHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        while True:
-            line = self.rfile.readline(MAX_REQUEST + 1)
-            if not line:
-                return
-            if len(line) > MAX_REQUEST:
-                out = {"ok": False, "error": "request too large", "type": "JobError"}
-            else:
-                out = _reply(self.server.handler, _decode(line))  # type: ignore[attr-defined]
-            self.wfile.write(json.dumps(out).encode() + b"\n")
-            self.wfile.flush()
+        slots: ConnectionSlots = self.server.slots  # type: ignore[attr-defined]
+        if not slots.acquire():
+            self._send(_error(f"daemon busy: {slots.limit} connections open; try again"))
+            return
+        try:
+            reader = LineReader(self.request)
+            while True:
+                try:
+                    line = reader.read_line()
+                except InputLimitError as exc:  # too large or too slow: answer once, then hang up
+                    self._send(_error(str(exc)))
+                    return
+                if line is None:
+                    return
+                self._send(_reply(self.server.handler, line))  # type: ignore[attr-defined]
+        except OSError:  # the client went away mid-reply
+            return
+        finally:
+            slots.release()
+
+    def _send(self, out: dict) -> None:
+        self.request.settimeout(REQUEST_TIMEOUT_S)  # a client that never reads its reply cannot hold us
+        self.request.sendall(json.dumps(out).encode() + b"\n")
 
 
 class _ThreadingUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5
 
 
 class UnixServer:
-    """Serves the API on a Unix socket that only the daemon's user can open (0600 in a 0700 dir)."""
+    """Serves the API on a Unix socket that only the daemon's user can open (0600 in a 0700 dir it owns)."""
 
     def __init__(self, path: str | Path, handler: Handler) -> None:
         self.path = Path(path)
@@ -71,11 +96,8 @@ class UnixServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.path.exists() or self.path.is_symlink():
-            if _answers(self.path):
-                raise DaemonError(f"a daemon is already listening on {self.path}")
-            self.path.unlink()  # stale socket of a daemon that was killed
+        prepare_socket_dir(self.path.parent)
+        clear_stale_socket(self.path)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
             server = _ThreadingUnixServer(str(self.path), _UnixHandler)
@@ -84,7 +106,9 @@ class UnixServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self._inode = os.lstat(self.path).st_ino
         server.handler = self.handler  # type: ignore[attr-defined]
+        server.slots = ConnectionSlots()  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.1,), name="plotter-api-unix", daemon=True
@@ -98,22 +122,11 @@ class UnixServer:
         self._server.shutdown()
         self._server.server_close()
         self._server = None
-        try:
-            self.path.unlink()
+        try:  # only our own socket: never a file someone put there since
+            if os.lstat(self.path).st_ino == self._inode:
+                self.path.unlink()
         except FileNotFoundError:
             pass
-
-
-def _answers(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(1.0)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class _HttpHandler(BaseHTTPRequestHandler):
@@ -141,30 +154,45 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self._send(401, {"ok": False, "error": "missing or wrong bearer token", "type": "DaemonError"})
         return ok
 
+    def setup(self) -> None:
+        super().setup()
+        # the whole request (headers and body) must arrive within REQUEST_TIMEOUT_S: slowloris-proof
+        self.watchdog = Watchdog(self.connection, REQUEST_TIMEOUT_S).start()
+
+    def finish(self) -> None:
+        self.watchdog.cancel()
+        super().finish()
+
     def _request(self, method: str) -> object:
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         query = parse_qs(url.query)
         body: object = {}
         if method == "POST":
-            size = int(self.headers.get("Content-Length") or 0)
-            if size > MAX_REQUEST:
-                return {"_bad": "request too large"}
-            body = _decode(self.rfile.read(size)) if size else {}
+            size = content_length(self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding"))
+            raw = self.rfile.read(size) if size else b"{}"
+            if len(raw) < size:
+                raise InputLimitError("request body ended early")
+            body = decode_request(raw)
             if not isinstance(body, dict):
-                return {"_bad": "request body must be a JSON object"}
-            if "_bad" in body:
-                return body
+                raise InputLimitError("request body must be a JSON object")
         return _route(method, parts, query, body)
 
     def _dispatch(self, method: str) -> None:
         if not self._authorised():
             return
-        request = self._request(method)
+        try:
+            request = self._request(method)
+        except InputLimitError as exc:
+            status = 413 if "too large" in str(exc) else 400
+            self.watchdog.cancel()
+            self._send(status, _error(str(exc)))
+            return
+        self.watchdog.cancel()  # the request is in; a long poll (`wait`) may take its time now
         if request is None:
             self._send(404, {"ok": False, "error": f"no route {method} {self.path}", "type": "JobError"})
             return
-        out = _reply(self.server.handler, request)  # type: ignore[attr-defined]
+        out = self.server.handler(request)  # type: ignore[attr-defined]
         self._send(200 if out.get("ok") else 400, out)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -172,6 +200,35 @@ class _HttpHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._dispatch("POST")
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Backlog, IPv6 loopback (`::1`), and at most `MAX_CONNECTIONS` requests served at once (503 beyond)."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.slots = ConnectionSlots()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire():
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def _route(method: str, parts: list[str], query: dict, body: dict) -> object:
@@ -211,12 +268,12 @@ class HttpServer:
 
     def start(self) -> None:
         try:
-            server = ThreadingHTTPServer((self.config.host, self.config.port), _HttpHandler)
-        except OSError as exc:
+            server = _HttpServer((self.config.host, self.config.port), _HttpHandler)
+        except (OSError, ValueError) as exc:
             raise DaemonError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}"
+                f"cannot listen on {self.config.host}:{self.config.port}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
             ) from None
-        server.daemon_threads = True
         server.handler = self.handler  # type: ignore[attr-defined]
         server.token = self.config.token  # type: ignore[attr-defined]
         self.port = server.server_address[1]

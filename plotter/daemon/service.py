@@ -12,16 +12,21 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from plotter.daemon.allowed import resolve_draw_params
+from plotter.daemon.checks import check_config
 from plotter.daemon.config import DaemonConfig, DeviceConfig
+from plotter.daemon.lock import JobFileLock, lock_path
 from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
-from plotter.errors import JobError, PlotterError
+from plotter.errors import DaemonError, JobError, PlotterError
+from plotter.gcode.bed import check_program_bed, machine_bed
 
 log = logging.getLogger(__name__)
 
 Connect = Callable[[DeviceConfig], Link]
 Prepare = Callable[[Job, DeviceConfig], Job]
+START_WAIT_S = 120.0  # a request that arrives while the daemon loads its models waits this long
 
 
 class Service:
@@ -50,21 +55,32 @@ class Service:
         self.servers: list[Any] = []
         self._started: list[Callable[[], None]] = []
         self.stopped = threading.Event()
+        self._stopping = False
+        self.ready = threading.Event()  # set once models and workers are up; requests wait for it
+        self.lock = JobFileLock(lock_path(config.store), "daemon" if run_workers else "cli")
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Service:
         try:
+            # first the lock: a CLI never edits the job file under a daemon, two daemons never share it
+            self.lock.acquire(timeout=10.0)
+            self._started.append(self.lock.release)
+            if self._run_workers:
+                check_config(self.config)  # the same checks as `plotter daemon --check`
             self.store.open()
             self._started.append(self.store.close)
             if not self._run_workers:  # in-process CLI: the queue only, never touch a live daemon's jobs
+                self.ready.set()
                 return self
-            _check_profiles(self.config)
             for job in self.store.recover():
                 log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
+            if self._serve:  # listening early: a client sees "starting" rather than no daemon at all
+                self._start_servers(http=False)
             self._start_models()
             self._start_workers()
-            if self._serve:
-                self._start_servers()
+            if self._serve and self.config.http.enabled:
+                self._start_servers(http=True)
+            self.ready.set()
         except BaseException:
             self.stop()
             raise
@@ -73,6 +89,13 @@ class Service:
 
     def stop(self) -> None:
         """Reverse order: servers (no new requests), workers (pen up, jobs interrupted), models, store."""
+        self._stopping = True
+        self.ready.clear()
+        while self.servers:  # first, whenever they were started: no new requests
+            try:
+                self.servers.pop().stop()
+            except Exception:
+                log.exception("error while stopping a server")
         while self._started:
             step = self._started.pop()
             try:
@@ -87,6 +110,7 @@ class Service:
             server.stop()
         for worker in self.workers.values():
             worker.kill()
+        self.lock.release()  # the kernel drops a killed process's flock
         self._started.clear()
         self.stopped.set()
 
@@ -114,16 +138,13 @@ class Service:
             self.workers[dev.name] = worker
             self._started.append(worker.stop)
 
-    def _start_servers(self) -> None:
+    def _start_servers(self, http: bool) -> None:
         from plotter.daemon.api import HttpServer, UnixServer
 
-        servers = [UnixServer(self.config.socket, self.handle)]
-        if self.config.http.enabled:
-            servers.append(HttpServer(self.config.http, self.handle))
-        for server in servers:
-            server.start()
-            self.servers.append(server)
-            self._started.append(server.stop)
+        config = self.config
+        server = HttpServer(config.http, self.handle) if http else UnixServer(config.socket, self.handle)
+        server.start()
+        self.servers.append(server)  # stopped first by `stop()`
 
     # ------------------------------------------------------------------ the API
     def handle(self, request: object) -> dict:
@@ -132,6 +153,9 @@ class Service:
             if not isinstance(request, dict) or not isinstance(request.get("op"), str):
                 raise JobError("request must be a JSON object with an 'op' field")
             op = request["op"]
+            if op != "ping" and not self.ready.wait(START_WAIT_S):
+                state = "stopping" if self._stopping else "starting"
+                raise DaemonError(f"the daemon is {state}; try again in a moment")
             fn = _OPS.get(op)
             if fn is None:
                 raise JobError(f"unknown request {op!r}; known: {', '.join(sorted(_OPS))}")
@@ -161,7 +185,7 @@ class Service:
             names = ", ".join(self.workers)
             raise JobError(f"no device {device!r} in this daemon (devices: {names}, or any)")
         if kind == "draw":
-            draw = DrawParams.from_dict(params or {})
+            draw = DrawParams.from_dict(resolve_draw_params(params or {}, self.config))
             stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
             target = self._planning_device(device)
             planned = plan_job_params(stored, target.profile, target.paper)
@@ -169,7 +193,10 @@ class Service:
                 "draw", stored, "\n".join(planned.lines), device, planned.stats, held=hold
             )
         elif kind == "gcode":
-            job = self.store.submit("gcode", dict(params or {}), _check_gcode(gcode), device, held=hold)
+            program = _check_gcode(gcode)
+            for dev in self.config.devices if device == "any" else [self.config.device(device)]:
+                check_program_bed(program.splitlines(), machine_bed(dev.profile), f"device {dev.name}")
+            job = self.store.submit("gcode", _plain_params(params), program, device, held=hold)
         else:
             raise JobError(f"unknown job kind {kind!r}; expected draw or gcode")
         log.info("job %d %s (%s on %s)", job.id, job.state, kind, device)
@@ -207,7 +234,7 @@ class Service:
         if job.state == "paused" and job.pause_reason == "user" and job.started is not None:
             if self._worker_of(job).resume(job.id):
                 return self.store.get(id).to_dict()
-        if job.state in ("paused", "failed", "interrupted"):
+        if job.state in ("paused", "failed", "interrupted") or (job.state == "cancelled" and job.resumable):
             return self.retry(id, from_journal=True)
         raise JobError(f"job {id} is {job.state}; nothing to resume")
 
@@ -259,6 +286,8 @@ class Service:
     def ping(self) -> dict:
         return {
             "pid": __import__("os").getpid(),
+            "starting": not self.ready.is_set(),
+            "offers": {"models": dict(self.config.models)},  # what a draw job may name (issue 16)
             "devices": list(self.workers),
             "models": self.models.loaded(),
         }
@@ -270,18 +299,15 @@ class Service:
         return worker
 
 
-def _check_profiles(config: DaemonConfig) -> None:
-    """A typo in a device's profile or paper stops the daemon at startup, naming the device."""
-    from plotter.daemon.config import ConfigError
-    from plotter.gcode import load_profile
-    from plotter.plan.layout import parse_paper
-
-    for dev in config.devices:
-        try:
-            load_profile(dev.profile)
-            parse_paper(dev.paper)
-        except PlotterError as exc:
-            raise ConfigError(f"devices.{dev.name}: {exc}") from None
+def _plain_params(params: object) -> dict:
+    """A G-code job's free-form params (a file name to show): a small mapping of short scalars only."""
+    if params is None:
+        return {}
+    ok = isinstance(params, dict) and len(params) <= 8
+    ok = ok and all(isinstance(v, (str, int, float, bool)) and len(str(v)) <= 200 for v in params.values())
+    if not ok:
+        raise JobError("gcode job: params must be a small mapping of short values (e.g. {\"file\": ...})")
+    return dict(params)
 
 
 def _warm_planner(device: DeviceConfig) -> None:
