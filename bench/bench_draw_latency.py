@@ -82,8 +82,8 @@ def good_seeds(model: object, count: int) -> list[int]:
 def warm_runs(checkpoint: Path, runs: int, tmp: Path) -> list[float]:
     """Daemon in this process (model preloaded); the CLI as a subprocess talking to it."""
     from plotter.daemon.config import parse_config
-    from plotter.daemon.device import open_port
     from plotter.daemon.service import Service
+    from plotter.grbl.transport import open_port
 
     ports: list[TimedPort] = []
 
@@ -117,10 +117,10 @@ def warm_runs(checkpoint: Path, runs: int, tmp: Path) -> list[float]:
 
 CHILD = """
 import sys, time, json
-import plotter.daemon.device as device
+import plotter.grbl.transport as transport
 sys.path.insert(0, {bench!r})
 from bench_draw_latency import TimedPort
-real = device.open_port
+real = transport.open_port
 def timed(spec, baudrate=115200):
     port = TimedPort(real(spec, baudrate)); port.arm()
     orig = port.write
@@ -132,7 +132,7 @@ def timed(spec, baudrate=115200):
         return n
     port.write = write
     return port
-device.open_port = timed
+transport.open_port = timed
 from plotter.cli import main
 sys.argv = ["plotter"] + {args!r}
 main()
@@ -140,7 +140,7 @@ main()
 
 
 def cold_runs(checkpoint: Path, runs: int, tmp: Path) -> list[float]:
-    from plotter.daemon.pipeline import ModelCache
+    from plotter.job.models import ModelCache
 
     out = []
     for i in good_seeds(ModelCache().get(checkpoint), runs):

@@ -118,7 +118,7 @@ def test_train_on_several_classes_end_to_end(kind: str, tmp_path) -> None:
 
 
 def test_default_checkpoint_is_one_that_knows_the_class(tmp_path, monkeypatch) -> None:
-    from plotter.models.complete import find_checkpoint
+    from plotter.job.models import find_checkpoint
 
     save(tiny_rnn(["cat"]), tmp_path / "sketch_rnn-cat.pt")
     save(tiny_rnn(CLASSES), tmp_path / "sketch_rnn-multiclass.pt")
@@ -126,8 +126,9 @@ def test_default_checkpoint_is_one_that_knows_the_class(tmp_path, monkeypatch) -
     assert find_checkpoint("sketch-rnn", "cat", None).name == "sketch_rnn-cat.pt"
     assert find_checkpoint("sketch-rnn", "dog", None).name == "sketch_rnn-multiclass.pt"
     assert find_checkpoint("sketch-rnn", "zebra", None).name == "sketch_rnn-multiclass.pt"  # widest: suggests
-    from plotter.daemon.params import DrawParams
-    from plotter.daemon.pipeline import ModelCache, sample
+    from plotter.job.models import ModelCache
+    from plotter.job.params import DrawParams
+    from plotter.job.pipeline import sample
 
     drawn = sample(DrawParams(class_name="dog", n=2, seed=0), ModelCache())  # `plotter draw --class dog`
     assert len(drawn) == 2

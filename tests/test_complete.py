@@ -134,8 +134,8 @@ def test_cli_morph_refuses_one_file(tmp_path, partial: Sketch) -> None:
 
 
 def test_plan_completion_lays_out_gcode_that_draws_the_prefix(partial: Sketch, tmp_path) -> None:
-    from plotter.daemon.pipeline import DrawParams
-    from plotter.models.complete import plan_completion
+    from plotter.job.draw import plan_completion
+    from plotter.job.params import DrawParams
     from plotter.sketch.moves import moves_from_gcode
 
     ckpt = save(tiny_rnn(["cat"]), tmp_path / "rnn.pt")

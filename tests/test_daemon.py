@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from daemon_fakes import FakeModel, FakePlotter, SimBench, config, fake_connect, passthrough, program
 
-from plotter.daemon.pipeline import ModelCache
 from plotter.daemon.service import Service
 from plotter.daemon.worker import Backoff
 from plotter.errors import JobError, UnknownClassError
+from plotter.job.models import ModelCache
 
 DONE = ("done",)
 

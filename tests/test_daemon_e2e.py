@@ -17,8 +17,8 @@ import threading
 import pytest
 from daemon_fakes import FakeModel, SimBench, config, drawn_segments, off_path, planned_segments, unmatched
 
-from plotter.daemon.pipeline import ModelCache
 from plotter.daemon.service import Service
+from plotter.job.models import ModelCache
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,12 @@ import pytest
 from daemon_fakes import FakeModel, SimBench, drawn_segments, planned_segments, unmatched
 
 from plotter.daemon.device import GrblLink
-from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
 from plotter.daemon.store import Job, JobStore
 from plotter.errors import DeviceError
 from plotter.grbl.journal import load_state
+from plotter.job.models import ModelCache
+from plotter.job.params import DrawParams
+from plotter.job.pipeline import plan_job_params, sample, sketches_to_json
 
 pytestmark = pytest.mark.slow
 

@@ -210,7 +210,7 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path) -> None:
 @pytest.mark.slow
 def test_readme_main_command_with_the_shipped_checkpoint(tmp_path, monkeypatch) -> None:
     """`plotter draw --class cat --dry-run --yes`, exactly as the README's first command runs it."""
-    from plotter.daemon.params import MODELS, checkpoint_dirs
+    from plotter.job.params import MODELS, checkpoint_dirs
 
     shipped = [d / f"{stem}-cat.pt" for d in checkpoint_dirs() for stem in MODELS.values()]
     if not any(p.is_file() for p in shipped):

@@ -7,7 +7,7 @@ import pytest
 
 from plotter.errors import LayoutError, PlotterError
 from plotter.gcode import check_program, load_profile
-from plotter.plan.pipeline import JobOptions, home_in_bed_frame, plan_job
+from plotter.job.plan import JobOptions, home_in_bed_frame, plan_job
 from plotter.sketch import Sketch
 
 

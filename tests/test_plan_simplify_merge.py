@@ -10,8 +10,9 @@ from hypothesis.extra.numpy import arrays
 
 from plotter.errors import PlotterError
 from plotter.plan.merge import merge_strokes
-from plotter.plan.simplify import _distances, rdp, simplify
+from plotter.plan.simplify import rdp, simplify
 from plotter.sketch import Sketch
+from plotter.sketch.rdp import _distances
 
 polyline = arrays(np.float64, st.tuples(st.integers(1, 60), st.just(2)), elements=st.floats(-100, 100))
 

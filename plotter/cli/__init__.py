@@ -34,6 +34,11 @@ COMMANDS: dict[str, str] = {
     "complete": "plotter.cli.sample:complete",
     "classes": "plotter.cli.sample:classes",
     "morph": "plotter.cli.sample:morph",
+    "pen": "plotter.cli.machine:pen",
+    "home": "plotter.cli.machine:home",
+    "jog": "plotter.cli.machine:jog",
+    "settings": "plotter.cli.machine:settings",
+    "console": "plotter.cli.console:console",
 }
 
 

@@ -10,6 +10,8 @@ import threading
 
 import click
 
+from plotter.cli.params import verbose_option
+
 log = logging.getLogger("plotter.daemon")
 
 
@@ -43,6 +45,7 @@ def sd_notify(message: str) -> bool:
 @click.option("--socket", "socket_path", default=None, help="Control socket path (overrides the config).")
 @click.option("--store", "store_path", default=None, help="SQLite job file (overrides the config).")
 @click.option("--check", is_flag=True, help="Validate the config, print what would run, and exit.")
+@verbose_option
 def daemon(config_path: str | None, socket_path: str | None, store_path: str | None, check: bool) -> None:
     """Run the plotter daemon: a persistent SQLite job queue feeding one or more plotters.
 

@@ -96,7 +96,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
     Ctrl-C while drawing pauses (feed hold) and asks whether to resume or cancel.
     """
-    from plotter.daemon.params import DrawParams, pick_model
+    from plotter.job.params import DrawParams, pick_model
 
     model = opts["model"] or pick_model(opts["class_name"], opts["checkpoint"])
     params = DrawParams.from_dict({
@@ -124,7 +124,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
 
 # ---------------------------------------------------------------------- in this process
 def _in_process(params: Any, opts: dict) -> None:
-    from plotter.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
+    from plotter.job.draw import is_simulated, open_machine, plan_draw, write_gcode, write_preview
 
     device = opts["device"]
     opts = {**opts, "paper": opts["paper"] or "a4"}
@@ -136,7 +136,7 @@ def _in_process(params: Any, opts: dict) -> None:
     try:
         click.echo(f"sampling {params.n} {params.class_name} sketch(es) with {params.model}...", err=True)
         if opts.get("partial"):  # --complete: plotter.models.complete continues the user's strokes
-            from plotter.models.complete import plan_completion
+            from plotter.job.draw import plan_completion
 
             plan = plan_completion(params, opts["partial"], opts["profile"], opts["paper"])
         else:
@@ -160,8 +160,8 @@ def _in_process(params: Any, opts: dict) -> None:
 
 
 def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
-    from plotter.draw import Run, simulation_report
     from plotter.gcode.bed import check_program_bed, machine_bed
+    from plotter.job.draw import Run, simulation_report
 
     port, streamer = machine
     settings = streamer.info.settings if streamer.info is not None else None
@@ -292,8 +292,8 @@ def _daemon_files(client: Any, job: dict, opts: dict) -> None:
         Path(opts["output"]).write_text(full["gcode"] + "\n", encoding="ascii")
         click.echo(f"g-code     {opts['output']}")
     if opts["svg"]:
-        from plotter.daemon.pipeline import plan_sketches, sketches_from_json
-        from plotter.draw import DrawPlan, write_preview
+        from plotter.job.draw import DrawPlan, write_preview
+        from plotter.job.pipeline import plan_sketches, sketches_from_json
 
         p = full["params"]
         stats = full.get("stats") or {}

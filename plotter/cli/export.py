@@ -1,6 +1,6 @@
 """`plotter export`: sketch files -> laid-out, optimized G-code (plus SVG/PNG previews and stats).
 
-Thin on purpose: reading is `plotter.sketch.io`, everything else is `plotter.plan.pipeline.plan_job`.
+Thin on purpose: reading is `plotter.sketch.io`, everything else is `plotter.job.plan.plan_job`.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def export(
     INPUT files: sketch-rnn .npz, Quick, Draw! .ndjson, plotter .json or .svg.
     """
     from plotter.gcode import load_profile
-    from plotter.plan.pipeline import JobOptions, plan_job, plan_pages
+    from plotter.job.plan import JobOptions, plan_job, plan_pages
 
     prof = load_profile(profile)
     sketches = read_inputs(inputs, split, class_name, limit, index)

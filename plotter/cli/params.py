@@ -155,3 +155,18 @@ FINITE = FiniteFloat()
 GRID = Grid()
 PAPER = PaperSize()
 POINT = Point()
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """`plotter CMD -v` as well as `plotter -v CMD`: the later, larger count wins."""
+    if value:
+        import logging
+
+        logging.getLogger().setLevel(logging.WARNING - 10 * min(value, 2))
+    return value
+
+
+def verbose_option(f):  # type: ignore[no-untyped-def]
+    """`-v/--verbose` on a subcommand (the group has it too; makers type it after the command)."""
+    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_set_verbosity,
+                        help="More log output (-vv for debug).")(f)

@@ -167,7 +167,8 @@ def sample(**opts: Any) -> None:
     `--class cat,dog,apple` (a multi-class checkpoint) draws n of each, one class per row.
     With no output option, writes <class>-samples.png.
     """
-    from plotter.models.complete import load, resolve_class
+    from plotter.job.models import load
+    from plotter.models.complete import resolve_class
     from plotter.models.sampling import resolve_temperature
 
     wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
@@ -205,8 +206,9 @@ def animate(file: Path, simulate: bool, limit: int, **opts: Any) -> None:
 
     With no output option, writes FILE's name with .gif.
     """
+    from plotter.grbl.sim.dryrun import gcode_moves
     from plotter.sketch.animate import Style, write_gif, write_grid_svg, write_html
-    from plotter.sketch.moves import GCODE_SUFFIXES, gcode_moves
+    from plotter.sketch.moves import GCODE_SUFFIXES
 
     if file.suffix.lower() not in GCODE_SUFFIXES:
         from plotter.sketch.io import read_sketches
@@ -262,7 +264,8 @@ def complete(partial: Path, **opts: Any) -> None:
     The grid shows the given strokes in black and the model's continuation in orange.
     With no output option, writes PARTIAL's name with -completed.png.
     """
-    from plotter.models.complete import complete_sketches, load, resolve_class
+    from plotter.job.models import load
+    from plotter.models.complete import complete_sketches, resolve_class
     from plotter.sketch.io import read_sketches
 
     user = read_sketches(partial, index=opts["index"])[0]
@@ -283,7 +286,7 @@ def complete(partial: Path, **opts: Any) -> None:
 )
 def classes(checkpoint: Path | None, show_all: bool) -> None:
     """List what CHECKPOINT can draw (one class per line); with none, what each shipped checkpoint draws."""
-    from plotter.models.complete import checkpoint_info, shipped_checkpoints
+    from plotter.job.models import checkpoint_info, shipped_checkpoints
 
     if checkpoint is not None:
         info = checkpoint_info(checkpoint)
@@ -326,7 +329,8 @@ def morph(a: Path | None, b: Path | None, **opts: Any) -> None:
     """
     import numpy as np
 
-    from plotter.models.complete import latents, load, random_latents, resolve_class
+    from plotter.job.models import load
+    from plotter.models.complete import latents, random_latents, resolve_class
     from plotter.models.complete import morph as do_morph
 
     if (a is None) != (b is None):

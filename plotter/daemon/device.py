@@ -18,28 +18,15 @@ from plotter.daemon.config import DeviceConfig
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, PlotterError
+from plotter.gcode import pen_commands
 from plotter.grbl.journal import JournalState
+from plotter.grbl.transport import open_port
 
 log = logging.getLogger(__name__)
 _BUSY = ("Run", "Jog", "Home")
 _UNTRUSTED = ("alarm", "reset", "error", "lost")  # a run that ended so: the machine's position says nothing
 SETTLE_S = 3600.0  # a plotter finishing its planner after a USB drop never needs more than this
 SETTLE_QUIET_S = 0.5  # at rest this long (plus any dwell it may still hold) before the soft reset
-
-
-def open_port(port: str, baudrate: int = 115200) -> Any:
-    """A path or URL (`grblsim://...`) -> an open serial-like object; `DeviceError` if missing or busy."""
-    from plotter.grbl.transport import open_port as _open
-
-    return _open(port, baudrate=baudrate)
-
-
-def pen_commands(profile_name: str) -> tuple[str, ...]:
-    """The profile's pen-up line(s), used after a cancel or on shutdown."""
-    from plotter.gcode import load_profile
-
-    pen = load_profile(profile_name).pen
-    return (pen.up_command,) if pen.mode == "servo" else (f"G0 Z{pen.z_up:g}",)
 
 
 class GrblLink:
@@ -351,7 +338,7 @@ def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
         have = {k: job.stats.get(f"planned_{k}") for k in want}
         if job.gcode and (have == want or job.acked > 0 or job.resume_from > 0):
             return job
-        from plotter.daemon.pipeline import plan_job_params
+        from plotter.job.pipeline import plan_job_params
 
         planned = plan_job_params(job.params, device.profile, device.paper)
         store.set_fields(

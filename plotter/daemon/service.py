@@ -16,11 +16,13 @@ from plotter.daemon.allowed import resolve_draw_params
 from plotter.daemon.checks import check_config
 from plotter.daemon.config import DaemonConfig, DeviceConfig
 from plotter.daemon.lock import JobFileLock, lock_path
-from plotter.daemon.pipeline import DrawParams, ModelCache, plan_job_params, sample, sketches_to_json
 from plotter.daemon.store import Job, JobStore
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import DaemonError, JobError, PlotterError
 from plotter.gcode.bed import check_program_bed, machine_bed
+from plotter.job.models import ModelCache
+from plotter.job.params import DrawParams
+from plotter.job.pipeline import plan_job_params, sample, sketches_to_json
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +316,7 @@ def _warm_planner(device: DeviceConfig) -> None:
     """Import and run the planner once at startup so the first draw request pays only for sampling."""
     import numpy as np
 
-    from plotter.daemon.pipeline import plan_sketches
+    from plotter.job.pipeline import plan_sketches
     from plotter.sketch import Sketch
 
     square = Sketch([np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]), np.array([[0.0, 5.0], [5.0, 5.0]])])

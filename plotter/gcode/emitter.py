@@ -18,19 +18,13 @@ import numpy as np
 
 from plotter import __version__
 from plotter.errors import GcodeError, LayoutError
+from plotter.gcode.pen import pen_down_lines, pen_up_lines
 from plotter.gcode.profile import Profile
 from plotter.gcode.rules import check_line
+from plotter.gcode.words import fmt
 from plotter.sketch import Sketch
 
 EPS = 1e-6
-
-
-def fmt(value: float, decimals: int) -> str:
-    """Shortest fixed-point text at `decimals`: 12.5 not 12.500, 3 not 3.0, 0 not -0."""
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
 
 
 def comment(text: str, room: int) -> str:
@@ -70,26 +64,13 @@ class _Writer:
     def add(self, line: str) -> None:
         self.lines.append(line)
 
-    def dwell(self, seconds: float) -> None:
-        if seconds > 0:
-            self.add(f"G4 P{fmt(seconds, 3)}")
-
     def pen_up(self) -> None:
-        pen = self.p.pen
-        if pen.mode == "servo":
-            self.add(pen.up_command)
-        else:
-            self.add(f"G0 Z{fmt(pen.z_up, self.d)}")
-        self.dwell(pen.dwell_up)
+        self.lines.extend(pen_up_lines(self.p.pen, self.d))
 
     def pen_down(self) -> None:
-        pen = self.p.pen
-        if pen.mode == "servo":
-            self.add(pen.down_command)
-        else:
-            self.feed = fmt(pen.z_feed, 1)
-            self.add(f"G1 Z{fmt(pen.z_down, self.d)} F{self.feed}")
-        self.dwell(pen.dwell_down)
+        if self.p.pen.mode == "z":  # G1 Z... F<z_feed> changes the modal feed
+            self.feed = fmt(self.p.pen.z_feed, 1)
+        self.lines.extend(pen_down_lines(self.p.pen, self.d))
 
     def xy(self, point: np.ndarray) -> tuple[str, str]:
         return fmt(float(point[0]), self.d), fmt(float(point[1]), self.d)

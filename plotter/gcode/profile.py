@@ -206,6 +206,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Profile:
             raise ProfileError(f"{path.name}: extends: unknown profile {parent!r}")
         base = _read_yaml(base_path)
         base.pop("extends", None)
+        base.pop("name", None)  # a profile that extends another keeps its own name (its file's, or its own)
         data = _deep_merge(base, data)
     data.setdefault("name", path.stem)
     return profile_from_dict(data, source=str(path))
@@ -230,7 +231,7 @@ def profile_from_dict(data: dict[str, Any], source: str = "<profile>") -> Profil
     defaults = schema.FIRMWARE_DEFAULTS[firmware]
     name = v.text(data, "name", None, "")
     bed = v.section(data, "bed", Bed, scale, {})
-    motion = v.motion(data.get("motion", {}), scale)
+    motion = v.motion(data.get("motion", {}), scale, Motion, Axes)
     pen = v.section(data, "pen", Pen, scale, {})
     output = v.section(data, "output", Output, 1.0, defaults["output"])
     controller = v.section(data, "controller", Controller, 1.0, defaults["controller"])

@@ -167,9 +167,8 @@ class Validator:
                 kwargs[f.name] = defaults[f.name]
         return cls(**kwargs)
 
-    def motion(self, raw: Any, scale: float) -> Any:
-        from plotter.gcode.profile import Axes, Motion
-
+    def motion(self, raw: Any, scale: float, motion_cls: type, axes_cls: type) -> Any:
+        """`motion_cls`/`axes_cls` are the profile's dataclasses (passed in: this table sits below them)."""
         raw = raw or {}
         spec = SPECS["motion"]
         self.no_unknown(raw, tuple(spec), "motion.")
@@ -184,7 +183,7 @@ class Validator:
                 for axis in "xyz":
                     if axis not in axes:
                         self.fail(f"{where}.{axis}", "missing (give x, y and z)")
-                kwargs[key] = Axes(*(self.value("pos", axes[a], f"{where}.{a}", scale) for a in "xyz"))
+                kwargs[key] = axes_cls(*(self.value("pos", axes[a], f"{where}.{a}", scale) for a in "xyz"))
             else:
                 kwargs[key] = self.value(kind, raw[key], where, scale if is_length else 1.0)
-        return Motion(**kwargs)
+        return motion_cls(**kwargs)

@@ -28,7 +28,7 @@ def _register() -> None:
         serial.protocol_handler_packages.append("plotter.grbl")
 
 
-def open_port(spec: str, *, baudrate: int = BAUD, timeout: float = 0.05) -> serial.SerialBase:
+def open_port(spec: str, baudrate: int = BAUD, *, timeout: float = 0.05) -> serial.SerialBase:
     """Open `/dev/ttyUSB0`, `COM3`, `/dev/pts/4` or a URL like `grblsim://?rx=128`."""
     if not spec:
         raise DeviceError("no device given: pass --device PATH or a URL (see `plotter devices`)")

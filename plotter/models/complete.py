@@ -1,5 +1,8 @@
 """Steering the models: continue a user's partial sketch, morph between two sketches, pick classes safely.
 
+Checkpoint discovery and the model cache are the job layer's (`plotter.job.models`); plotting a completion
+is a draw job (`plotter.job.draw.plan_completion`).
+
 Everything here sits on the models' public API (`generate(..., prefix=)`, Sketch-RNN's `encode`/`decode`)
 so both models gain the same features without touching their sampling loops.
 
@@ -12,110 +15,34 @@ prefix strokes kept exactly.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from plotter.errors import CheckpointError, PlotterError, SketchFormatError, UnknownClassError
+from plotter.errors import PlotterError, SketchFormatError, UnknownClassError
 from plotter.sketch import Sketch
 
 DATA_BOX = 255.0  # Quick, Draw! simplified drawings fit a 0..255 box
 DATA_RDP = 2.0  # ... and were simplified with RDP epsilon 2
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
-def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path | None) -> Path:
-    """`checkpoint` if given (must exist), else the shipped `<model>-<class>.pt` or any `<model>-*.pt`."""
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {path} does not exist")
-        return path
-    from plotter.daemon.pipeline import MODELS, default_checkpoint
-
-    path = default_checkpoint(model, class_name)
-    if class_name is None or path.stem == f"{MODELS[model]}-{class_name}":
-        return path
-    widest, most = path, 0  # a class no checkpoint knows: the widest one's error suggests the closest names
-    for cand in shipped_checkpoints():  # `--class dog` with sketch_rnn-cat.pt and sketch_rnn-multiclass.pt
-        if cand.stem.startswith(f"{MODELS[model]}-"):
-            try:
-                classes = checkpoint_info(cand)["classes"]
-            except PlotterError:
-                continue
-            if class_name in classes:
-                return cand
-            if len(classes) > most:
-                widest, most = cand, len(classes)
-    return widest
-
-
-def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> Any:
-    """Load the checkpoint for sampling (one torch thread unless $PLOTTER_TORCH_THREADS, as the daemon)."""
-    from plotter.daemon.pipeline import ModelCache
-
-    path = find_checkpoint(model, class_name, checkpoint)
-    loaded = ModelCache().get(path)
-    if not hasattr(loaded, "generate"):
-        raise CheckpointError(f"{path} holds a {getattr(loaded, 'kind', '?')} model, which does not draw")
-    return loaded
-
-
-def shipped_checkpoints() -> list[Path]:
-    """Every `*.pt` in the checkpoint directories ($PLOTTER_CHECKPOINTS, then the repository's)."""
-    from plotter.daemon.pipeline import checkpoint_dirs
-
-    seen, out = set(), []
-    for d in checkpoint_dirs():
-        for p in sorted(d.glob("*.pt")) if d.is_dir() else []:
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
-                out.append(p)
-    return out
-
-
-def checkpoint_info(path: str | Path) -> dict[str, Any]:
-    """kind, classes, scale and headline metrics of a checkpoint, read without building the model."""
-    from plotter.models.checkpoint import load_checkpoint
-
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError:
-        ckpt = _other_checkpoint(path)  # e.g. the yardstick classifier: it has classes but does not draw
-        if ckpt is None:
-            raise
-    return {
-        "path": str(path),
-        "kind": ckpt["kind"],
-        "classes": [str(c) for c in ckpt.get("classes", [])],
-        "scale": float(ckpt.get("scale", 1.0)),
-        "metrics": ckpt.get("metrics", {}),
-        "draws": ckpt.get("draws", True),
-        "temperature": (ckpt.get("sampling") or {}).get("temperature"),  # its default τ, if it stores one
-    }
-
-
-def _other_checkpoint(path: str | Path) -> dict | None:
-    """Another of our torch files with a `kind` and `classes` (read with weights_only), else None."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # corrupt, foreign pickle, ...: the caller reports the original error
-        return None
-    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("kind"), str)):
-        return None
-    return {**ckpt, "draws": False} if isinstance(ckpt.get("classes"), list) else None
+# ------------------------------------------------------------------------------------------ classes
+def check_class(model: Any, class_name: str) -> None:
+    """Fail fast with close names before sampling (the model would too, but after loading work)."""
+    classes = list(getattr(model, "classes", None) or [])
+    if not classes or class_name in classes:
+        return
+    close = difflib.get_close_matches(class_name, classes, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"it knows: {', '.join(classes[:12])}"
+    raise UnknownClassError(f"unknown class {class_name!r}; {hint}")
 
 
 def resolve_class(model: Any, class_name: str | None) -> str | None:
     """The class to draw: the one asked for (an unknown name fails with the closest names suggested),
     the model's only class, or an error asking for one when the model draws several."""
-    from plotter.daemon.pipeline import check_class
-
     classes = list(getattr(model, "classes", None) or [])
     if class_name is None:
         if len(classes) > 1:
@@ -253,28 +180,3 @@ def morph(
         sk.meta["t"] = round(float(t), 3)
         out.append(sk)
     return out
-
-
-# ------------------------------------------------------------------------------------------ plotting one
-def plan_completion(
-    params: Any, partial: str | Path, profile: str, paper: str, index: int = 0, models: Any = None
-) -> Any:
-    """`plotter draw --complete PARTIAL`: like `plotter.draw.plan_draw`, but the sketches continue the
-    drawing in PARTIAL (a `DrawParams` gives model, checkpoint, class, n, temperature, seed, grid).
-
-    Wiring in `plotter/cli/draw.py` (`_in_process`): `plan = plan_completion(params, opts["complete"],
-    opts["profile"], opts["paper"]) if opts["complete"] else plan_draw(...)`; run in-process, since a
-    daemon job carries no partial.
-    """
-    from plotter.daemon.pipeline import ModelCache, plan_sketches
-    from plotter.draw import DrawPlan
-    from plotter.sketch.io import read_sketches
-
-    user = read_sketches(partial, index=index)[0]
-    path = find_checkpoint(params.model, params.class_name, params.checkpoint)
-    model = (models or ModelCache()).get(path)
-    sketches = complete_sketches(model, user, params.n, params.temperature, params.class_name, params.seed)
-    profile, paper = params.profile or profile, params.paper or paper
-    name = f"{params.class_name} completing {Path(partial).name} x{params.n}"
-    job = plan_sketches(sketches, profile, paper, params.grid, job_name=name)
-    return DrawPlan(params, profile, paper, sketches, job)

@@ -20,6 +20,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from plotter.errors import PlotterError
+from plotter.models.batch import START_TOKEN, Batch, make_batch
 from plotter.models.checkpoint import register_model
 from plotter.models.mdn import MDNHead, MDNParams, absorb_after_end, mdn_loss, sample_mdn
 from plotter.models.sampling import (
@@ -32,7 +33,6 @@ from plotter.models.sampling import (
     stack_prefixes,
 )
 from plotter.sketch import Sketch
-from plotter.training.data import START_TOKEN, Batch, make_batch
 
 
 @dataclass

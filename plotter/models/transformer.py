@@ -36,7 +36,7 @@ from plotter.models.sampling import (
 from plotter.sketch import Sketch
 
 if TYPE_CHECKING:
-    from plotter.training.data import Batch
+    from plotter.models.batch import Batch
 
 
 @dataclass

@@ -197,20 +197,3 @@ def read_gcode(path: str | Path) -> list[str]:
         return p.read_text(encoding="ascii", errors="replace").splitlines()
     except OSError as exc:
         raise GcodeError(f"{p}: cannot read: {exc.strerror or exc}") from None
-
-
-def gcode_moves(path: str | Path, simulate: bool = False) -> list[Move]:
-    """Moves of a G-code file in picture orientation (Y down); `simulate` runs it through the simulated
-    GRBL first and returns what that machine actually did (refused lines and alarms stop it, as on GRBL)."""
-    lines = read_gcode(path)
-    if simulate:
-        from plotter.grbl.sim.dryrun import dry_run, raise_on_failure
-
-        run = dry_run(lines)
-        raise_on_failure(run)
-        moves = moves_from_trace(run.trace)
-    else:
-        moves = moves_from_gcode(lines)
-    if not any(m.down for m in moves):
-        raise GcodeError(f"{Path(path).name}: no pen-down moves: nothing would be drawn")
-    return flip_y(moves)

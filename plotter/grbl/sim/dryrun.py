@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from serial import SerialException
 
-from plotter.errors import GrblError
+from plotter.errors import GcodeError, GrblError
 from plotter.grbl.protocol_grblsim import Serial, SimOptions
 from plotter.grbl.sim.trace import PenTrace
+from plotter.sketch.moves import flip_y, moves_from_gcode, moves_from_trace, read_gcode
 
 
 @dataclass
@@ -125,3 +128,19 @@ def _describe(reply: str) -> str:
 def raise_on_failure(run: DryRun) -> None:
     if run.failure:
         raise GrblError(run.failure)
+
+
+def gcode_moves(path: str | Path, simulate: bool = False) -> list[Any]:
+    """Moves of a G-code file in picture orientation (Y down); `simulate` runs it through the simulated
+    GRBL first and returns what that machine actually did (refused lines and alarms stop it, as on GRBL).
+    Here, not in `plotter.sketch.moves`: the sketch layer sits below the simulator."""
+    lines = read_gcode(path)
+    if simulate:
+        run = dry_run(lines)
+        raise_on_failure(run)
+        moves = moves_from_trace(run.trace)
+    else:
+        moves = moves_from_gcode(lines)
+    if not any(m.down for m in moves):
+        raise GcodeError(f"{Path(path).name}: no pen-down moves: nothing would be drawn")
+    return flip_y(moves)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from plotter.errors import SketchFormatError
-from plotter.plan.simplify import rdp
 from plotter.sketch.core import Sketch
+from plotter.sketch.rdp import rdp
 
 SIZE = 255.0
 EPSILON = 2.0

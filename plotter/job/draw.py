@@ -1,6 +1,6 @@
 """`plotter draw` in this process: sample -> plan -> G-code -> stream (to a port or to the simulator).
 
-The daemon runs the same steps (`plotter.daemon.pipeline`); this module adds what a foreground run needs:
+The daemon runs the same steps (`plotter.job.pipeline`); this module adds what a foreground run needs:
 output files, a stream on a thread the CLI can feed-hold from Ctrl-C, and the dry run on a simulated GRBL
 whose trace is the picture of what was drawn and whose clock is the honest machine time.
 """
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plotter.daemon.pipeline import DrawParams, ModelCache, plan_sketches, sample
 from plotter.errors import DeviceError, PlotterError
+from plotter.job.models import ModelCache, find_checkpoint
+from plotter.job.params import DrawParams
+from plotter.job.pipeline import plan_sketches, sample
 
 SIM_URL = "grblsim://?clock=virtual"
 
@@ -27,7 +29,7 @@ class DrawPlan:
     profile: str
     paper: str
     sketches: list
-    job: Any  # plotter.plan.pipeline.PlannedJob
+    job: Any  # plotter.job.plan.PlannedJob
 
     @property
     def lines(self) -> list[str]:
@@ -45,6 +47,26 @@ def plan_draw(params: DrawParams, profile: str, paper: str, models: ModelCache |
     profile = params.profile or profile
     paper = params.paper or paper
     job = plan_sketches(sketches, profile, paper, params.grid, job_name=f"{params.class_name} x{params.n}")
+    return DrawPlan(params, profile, paper, sketches, job)
+
+
+def plan_completion(
+    params: DrawParams, partial: str | Path, profile: str, paper: str, index: int = 0,
+    models: ModelCache | None = None,
+) -> DrawPlan:  # fmt: skip
+    """`plotter draw --complete PARTIAL`: like `plan_draw`, but the sketches continue the drawing in PARTIAL
+    (the params give model, checkpoint, class, n, temperature, seed, grid). Runs in-process: a daemon job
+    carries no partial."""
+    from plotter.models.complete import complete_sketches
+    from plotter.sketch.io import read_sketches
+
+    user = read_sketches(partial, index=index)[0]
+    path = find_checkpoint(params.model, params.class_name, params.checkpoint)
+    model = (models or ModelCache()).get(path)
+    sketches = complete_sketches(model, user, params.n, params.temperature, params.class_name, params.seed)
+    profile, paper = params.profile or profile, params.paper or paper
+    name = f"{params.class_name} completing {Path(partial).name} x{params.n}"
+    job = plan_sketches(sketches, profile, paper, params.grid, job_name=name)
     return DrawPlan(params, profile, paper, sketches, job)
 
 
@@ -73,7 +95,7 @@ def write_preview(plan: DrawPlan, path: str | Path) -> Path:
 
 
 def pen_up_lines(profile: str) -> tuple[str, ...]:
-    from plotter.daemon.device import pen_commands
+    from plotter.gcode import pen_commands
 
     return pen_commands(profile)
 
@@ -121,10 +143,10 @@ class Run:
 
 def open_machine(device: str | None, profile: str, baudrate: int = 115200) -> tuple[Any, Any]:
     """(port, connected Streamer) for a path/URL; no device means the virtual-clock simulator."""
-    from plotter.daemon.device import open_port
     from plotter.grbl.streamer import Streamer
+    from plotter.grbl.transport import open_port
 
-    port = open_port(device or SIM_URL, baudrate)
+    port = open_port(device or SIM_URL, baudrate=baudrate)
     try:
         streamer = Streamer(port, pen_up=pen_up_lines(profile))
         streamer.connect()

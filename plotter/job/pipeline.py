@@ -1,90 +1,28 @@
 """sample -> plan -> G-code, shared by `plotter draw` (in-process) and the daemon's workers.
 
-Import is torch-free: the model modules load on first use through `ModelCache`, which the daemon keeps
-alive so that a draw request pays only for sampling. Job parameters arrive as JSON from the CLI, the socket
-or HTTP; `DrawParams.from_dict` is the single place that checks them (a malformed job is a `JobError`,
-never a crash in a worker).
+Import is torch-free: the model modules load on first use through `plotter.job.models.ModelCache`, which
+the daemon keeps alive so that a draw request pays only for sampling. Job parameters arrive as JSON from the
+CLI, the socket or HTTP; `DrawParams.from_dict` is the single place that checks them (a malformed job is a
+`JobError`, never a crash in a worker).
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from plotter.daemon.params import (  # noqa: F401 - MODELS, checkpoint_dirs: re-exported for callers
-    MODELS,
-    DrawParams,
-    checkpoint_dirs,
-    default_checkpoint,
-    parse_grid,
-)
-from plotter.errors import CheckpointError, JobError, UnknownClassError
+from plotter.errors import JobError
+from plotter.job.models import ModelCache, find_checkpoint
+from plotter.job.params import DrawParams, parse_grid
+from plotter.models.complete import check_class
 from plotter.sketch import Sketch
-
-
-class ModelCache:
-    """Models loaded once and kept (the daemon's warm state); thread-safe, torch imported on first use."""
-
-    def __init__(self, loader: Callable[[Path], Any] | None = None) -> None:
-        self._loader = loader
-        self._models: dict[Path, Any] = {}
-        self._lock = threading.Lock()
-        self.sample_lock = threading.Lock()  # torch CPU sampling is not worth running in parallel on 2 cores
-
-    def get(self, path: str | Path) -> Any:
-        path = Path(path).expanduser().resolve()
-        with self._lock:
-            if path not in self._models:
-                if not path.is_file():
-                    raise CheckpointError(f"checkpoint {path} does not exist")
-                loader = self._loader
-                if loader is None:
-                    loader = _load_torch_model
-                self._models[path] = loader(path)
-            return self._models[path]
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return [str(p) for p in self._models]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-
-def _load_torch_model(path: Path) -> Any:
-    """Load a checkpoint for sampling. Sampling is one small step at a time: extra intra-op threads only
-    spin against each other (and against anything else on a small machine), so use $PLOTTER_TORCH_THREADS
-    (default 1)."""
-    import torch
-
-    from plotter.models.checkpoint import load_model
-
-    torch.set_num_threads(max(1, int(os.environ.get("PLOTTER_TORCH_THREADS", "1"))))
-    return load_model(path)
-
-
-def check_class(model: Any, class_name: str) -> None:
-    """Fail fast with close names before sampling (the model would too, but after loading work)."""
-    classes = list(getattr(model, "classes", None) or [])
-    if not classes or class_name in classes:
-        return
-    close = difflib.get_close_matches(class_name, classes, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"it knows: {', '.join(classes[:12])}"
-    raise UnknownClassError(f"unknown class {class_name!r}; {hint}")
 
 
 def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     """Draw `params.n` sketches from the (cached) model."""
-    from plotter.models.complete import find_checkpoint  # `--class house` finds the multiclass checkpoint
-
     path = find_checkpoint(params.model, params.class_name, params.checkpoint)
     model = models.get(path)
     check_class(model, params.class_name)
@@ -123,9 +61,9 @@ def plan_sketches(
     grid: str | None = None,
     job_name: str | None = None,
 ) -> Any:
-    """Lay out and emit one page with the shared planner (`plotter.plan.pipeline.plan_job`) -> PlannedJob."""
+    """Lay out and emit one page with the shared planner (`plotter.job.plan.plan_job`) -> PlannedJob."""
     from plotter.gcode import load_profile
-    from plotter.plan.pipeline import JobOptions, plan_job
+    from plotter.job.plan import JobOptions, plan_job
 
     cols_rows = parse_grid(grid, len(sketches)) if grid else None
     import importlib.util

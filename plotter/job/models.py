@@ -1,0 +1,137 @@
+"""Finding checkpoints and keeping models loaded: what a job needs from the model layer, torch-free at import.
+
+`ModelCache` is the daemon's warm state (a draw request pays only for sampling); the CLI uses a fresh one per
+run. Checkpoint discovery is a file search (`$PLOTTER_CHECKPOINTS`, then the repository's `checkpoints/`),
+so `plotter draw` talking to a daemon never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from plotter.errors import CheckpointError, PlotterError
+from plotter.job.params import MODELS, checkpoint_dirs, default_checkpoint
+
+
+class ModelCache:
+    """Models loaded once and kept (the daemon's warm state); thread-safe, torch imported on first use."""
+
+    def __init__(self, loader: Callable[[Path], Any] | None = None) -> None:
+        self._loader = loader
+        self._models: dict[Path, Any] = {}
+        self._lock = threading.Lock()
+        self.sample_lock = threading.Lock()  # torch CPU sampling is not worth running in parallel on 2 cores
+
+    def get(self, path: str | Path) -> Any:
+        path = Path(path).expanduser().resolve()
+        with self._lock:
+            if path not in self._models:
+                if not path.is_file():
+                    raise CheckpointError(f"checkpoint {path} does not exist")
+                loader = self._loader
+                if loader is None:
+                    loader = _load_torch_model
+                self._models[path] = loader(path)
+            return self._models[path]
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return [str(p) for p in self._models]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def _load_torch_model(path: Path) -> Any:
+    """Load a checkpoint for sampling. Sampling is one small step at a time: extra intra-op threads only
+    spin against each other (and against anything else on a small machine), so use $PLOTTER_TORCH_THREADS
+    (default 1)."""
+    import torch
+
+    from plotter.models.checkpoint import load_model
+
+    torch.set_num_threads(max(1, int(os.environ.get("PLOTTER_TORCH_THREADS", "1"))))
+    return load_model(path)
+
+
+def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path | None) -> Path:
+    """`checkpoint` if given (must exist), else the shipped `<model>-<class>.pt` or any `<model>-*.pt`."""
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} does not exist")
+        return path
+    path = default_checkpoint(model, class_name)
+    if class_name is None or path.stem == f"{MODELS[model]}-{class_name}":
+        return path
+    widest, most = path, 0  # a class no checkpoint knows: the widest one's error suggests the closest names
+    for cand in shipped_checkpoints():  # `--class dog` with sketch_rnn-cat.pt and sketch_rnn-multiclass.pt
+        if cand.stem.startswith(f"{MODELS[model]}-"):
+            try:
+                classes = checkpoint_info(cand)["classes"]
+            except PlotterError:
+                continue
+            if class_name in classes:
+                return cand
+            if len(classes) > most:
+                widest, most = cand, len(classes)
+    return widest
+
+
+def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> Any:
+    """Load the checkpoint for sampling (one torch thread unless $PLOTTER_TORCH_THREADS, as the daemon)."""
+    path = find_checkpoint(model, class_name, checkpoint)
+    loaded = ModelCache().get(path)
+    if not hasattr(loaded, "generate"):
+        raise CheckpointError(f"{path} holds a {getattr(loaded, 'kind', '?')} model, which does not draw")
+    return loaded
+
+
+def shipped_checkpoints() -> list[Path]:
+    """Every `*.pt` in the checkpoint directories ($PLOTTER_CHECKPOINTS, then the repository's)."""
+    seen, out = set(), []
+    for d in checkpoint_dirs():
+        for p in sorted(d.glob("*.pt")) if d.is_dir() else []:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                out.append(p)
+    return out
+
+
+def checkpoint_info(path: str | Path) -> dict[str, Any]:
+    """kind, classes, scale and headline metrics of a checkpoint, read without building the model."""
+    from plotter.models.checkpoint import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        ckpt = _other_checkpoint(path)  # e.g. the yardstick classifier: it has classes but does not draw
+        if ckpt is None:
+            raise
+    return {
+        "path": str(path),
+        "kind": ckpt["kind"],
+        "classes": [str(c) for c in ckpt.get("classes", [])],
+        "scale": float(ckpt.get("scale", 1.0)),
+        "metrics": ckpt.get("metrics", {}),
+        "draws": ckpt.get("draws", True),
+        "temperature": (ckpt.get("sampling") or {}).get("temperature"),  # its default τ, if it stores one
+    }
+
+
+def _other_checkpoint(path: str | Path) -> dict | None:
+    """Another of our torch files with a `kind` and `classes` (read with weights_only), else None."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # corrupt, foreign pickle, ...: the caller reports the original error
+        return None
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("kind"), str)):
+        return None
+    return {**ckpt, "draws": False} if isinstance(ckpt.get("classes"), list) else None
