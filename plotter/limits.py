@@ -31,8 +31,8 @@ MAX_YAML_BYTES = 1024 * 1024
 MAX_YAML_DEPTH = 32
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
-MAX_POINTS_PER_DRAWING = 100_000  # Quick, Draw! drawings have a few hundred; a detailed SVG path some 10^4
-MAX_POINTS_PER_PAGE = 1_000_000  # ~30 s of planning on a small machine; beyond it use --pages or split
+MAX_POINTS_PER_DRAWING = 50_000  # Quick, Draw! drawings have a few hundred; a detailed SVG path some 10^4
+MAX_POINTS_PER_PAGE = 250_000  # 10^6 points took 199 s to plan; beyond, split the input (--limit, --pages)
 
 
 def short(value: object, width: int = 60) -> str:

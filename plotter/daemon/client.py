@@ -92,7 +92,7 @@ def _ping(path: Path) -> DaemonClient | None:
 
 
 def find_daemon(
-    path: str | Path | None = None, store: str | Path | None = None, wait_s: float = WAIT_FOR_DAEMON_S
+    path: str | Path | None = None, store: str | Path | None = None, wait_s: float | None = None
 ) -> DaemonClient | None:
     """A connected client when a daemon answers on the socket; None only when none holds the job file
     `store` (then in-process work is safe). A daemon that holds it but does not answer within `wait_s`
@@ -100,7 +100,7 @@ def find_daemon(
     from plotter.daemon.lock import daemon_holds, describe, lock_path
 
     p = Path(path) if path else default_socket()
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + (WAIT_FOR_DAEMON_S if wait_s is None else wait_s)
     while True:
         client = _ping(p)
         if client is not None:
