@@ -106,6 +106,7 @@ def test_draw_through_the_daemon_and_follow_it(tmp_path, tiny_checkpoint, daemon
     assert r.exit_code == 0, r.output
     assert "(daemon)" in r.output and "job 1: done" in r.output
     assert (tmp_path / "d.gcode").read_text().strip() == daemon.store.get(1).gcode.strip()
+    assert daemon.store.get(1).params["best_of"] == 8  # draw's default: the daemon samples best of 8
     one_line_error(run(*args, "--device", "/dev/ttyUSB3", "--yes"), "is not one of them")
     r = run("draw", "--class", "cta", "--checkpoint", str(tiny_checkpoint), "--socket", sock, "--yes")
     one_line_error(r, "did you mean cat")

@@ -101,3 +101,16 @@ def test_several_classes_one_row_each(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert Image.open(out).size[0] == 3 * 48  # n per row, one row per class (plus captions)
     assert [s.meta["class"] for s in read_sketches(js)] == ["cat"] * 3 + ["apple"] * 3
+
+
+def test_best_of_reproduces_from_a_seed_and_differs_from_the_raw_draw(ckpt, tmp_path) -> None:
+    outs = {}
+    for name, extra in (("a", ["--best-of", "4"]), ("b", ["--best-of", "4"]), ("raw", [])):
+        path = tmp_path / f"{name}.json"
+        res = _run(["sample", "--checkpoint", str(ckpt), "--class", "cat", "-n", "3", "--batch", "2",
+                    "--seed", "5", "--json", str(path), *extra])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        outs[name] = json.loads(path.read_text())
+    assert outs["a"] == outs["b"] and outs["a"] != outs["raw"]
+    res = _run(["sample", "--checkpoint", str(ckpt), "--best-of", "0"])
+    assert res.exit_code != 0 and "Traceback" not in res.output

@@ -142,28 +142,28 @@ def test_soft_reset_in_hold_keeps_position_without_alarm() -> None:
 
 def test_soft_limit_alarm_2_before_the_move() -> None:
     m = machine(s22=1, s20=1)  # soft limits need homing enabled; power-up is then locked
-    send(m, "$X\nG0 X50\nG4 P0\n")
+    send(m, "$X\nG0 X-50\nG4 P0\n")  # stock GRBL: machine space is [-max_travel, 0]
     m.advance_to(5.0)
     texts(m)
-    send(m, "G0 X301\nG0 X10\n")  # beyond $130 = 300 mm
+    send(m, "G0 X-301\nG0 X-10\n?")  # beyond $130 = 300 mm
     assert texts(m) == ["ALARM:2", "[MSG:Reset to continue]"]
     m.advance_to(10.0)
-    assert texts(m) == []  # nothing else is processed until a reset
-    assert m.queue.position[0] == 50.0  # the bad move never started
+    assert texts(m) == []  # nothing else is processed until a reset, not even `?`
+    assert m.queue.position[0] == -50.0  # the bad move never started
     send(m, b"\x18")
-    assert texts(m) == [BANNER, "[MSG:'$H'|'$X' to unlock]"]
+    assert texts(m) == ["ok", BANNER, "[MSG:'$H'|'$X' to unlock]"]  # the alarmed line ends as GRBL resets
 
 
 def test_soft_limit_while_moving_holds_first_so_position_is_kept() -> None:
     m = machine(s22=1, s20=1)
-    send(m, "$X\nG1 X100 F3000\n", at=0.0)
+    send(m, "$X\nG1 X-100 F3000\n", at=0.0)
     m.advance_to(1.0)
     texts(m)
-    send(m, "G0 X400\n")
+    send(m, "G0 X10\n")
     assert texts(m) == []  # first the machine decelerates (a feed hold) ...
     m.advance_to(1.0 + 50.0 / 800.0 + 1e-6)
     assert texts(m) == ["ALARM:2", "[MSG:Reset to continue]"]  # ... then alarms, stopped
-    assert 40.0 < m.queue.position[0] < 100.0  # short of the target, position still known
+    assert -100.0 < m.queue.position[0] < -40.0  # short of the target, position still known
     assert m.queue.speed == 0.0
 
 
@@ -248,7 +248,7 @@ def test_program_end_resets_modal_state() -> None:
 def test_jog_queues_locks_gcode_and_cancels_with_0x85() -> None:
     m = machine()
     send(m, "$J=G91 X10 F1000\n$J=X5\n$J=G91 G1 X1 F100\n$J=G91 X10 F1000\nG0 X1\n", at=0.0)
-    assert texts(m) == ["ok", "error:16", "error:16", "ok", "error:9"]  # F missing, G1 not allowed, locked
+    assert texts(m) == ["ok", "error:22", "error:16", "ok", "error:9"]  # F missing, G1 not allowed, locked
     m.advance_to(0.3)
     assert status(m).startswith("<Jog|")
     send(m, bytes([0x85]))

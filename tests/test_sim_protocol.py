@@ -162,7 +162,7 @@ def test_homing_lock_unlock_and_home() -> None:
     t0 = grbl.port.link.clock.now()
     assert grbl.send("$H") == ["ok"]
     assert grbl.port.link.clock.now() - t0 > 1.0  # seek, locate and pull-off take machine time
-    assert grbl.status().startswith("<Idle|MPos:0.000,0.000,0.000")
+    assert grbl.status().startswith("<Idle|MPos:-299.000,-199.000,-9.000")  # $23=7: pull-off - travel
 
 
 def test_homing_disabled_is_error_5(grbl: Console) -> None:

@@ -100,3 +100,17 @@ def test_init_from_fine_tunes_from_a_checkpoint_and_refuses_a_misfit(tmp_path):
     assert r.exit_code == 2 and "does not fit" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, [*args, "--steps", "1", "--resume"])
     assert r.exit_code == 2 and "either --resume or --init-from" in r.output
+
+
+def test_cosine_by_time_follows_the_clock_when_it_is_ahead_of_the_steps():
+    cos = TrainConfig(lr=1e-3, min_lr=0.0, lr_schedule="warmup-cosine", warmup_steps=10, steps=1010,
+                      max_minutes=60.0, cosine_by_time=True)
+    assert lr_at(20, cos, minutes=0.0) == pytest.approx(lr_at(20, TrainConfig(**{**cos.__dict__,
+                                                                                 "cosine_by_time": False})))
+    assert lr_at(20, cos, minutes=30.0) == pytest.approx(0.5e-3)  # half the time spent: half-way down
+    assert lr_at(20, cos, minutes=61.0) == pytest.approx(0.0)  # budget spent: the floor
+    assert lr_at(1010, cos, minutes=1.0) == pytest.approx(0.0)  # steps ahead of the clock: steps rule
+
+
+def test_train_config_defaults_to_one_thread():
+    assert TrainConfig().num_threads == 1

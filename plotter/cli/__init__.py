@@ -13,6 +13,8 @@ import click
 from plotter import __version__
 from plotter.errors import PlotterError
 
+EXIT_CANCELLED = 130  # a job cancelled with Ctrl-C (README: exit status)
+
 # command name -> "module:attribute"; a module that is not there yet simply does not list its command.
 COMMANDS: dict[str, str] = {
     "export": "plotter.cli.export:export",
@@ -67,6 +69,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except PlotterError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:  # Ctrl-C outside a stream (sampling, planning): a cancel, as README says
+            click.echo("\ncancelled (Ctrl-C)", err=True)
+            raise SystemExit(EXIT_CANCELLED) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -43,7 +43,8 @@ def sd_notify(message: str) -> bool:
     help="plotterd.yaml ($PLOTTERD_CONFIG) [default: one simulated plotter named 'sim'].",
 )
 @click.option("--socket", "socket_path", default=None, help="Control socket path (overrides the config).")
-@click.option("--store", "store_path", default=None, help="SQLite job file (overrides the config).")
+@click.option("--store", "store_path", default=None,
+              help="SQLite job file or postgresql:// URL (overrides the config).")
 @click.option("--check", is_flag=True, help="Validate the config, print what would run, and exit.")
 @verbose_option
 def daemon(config_path: str | None, socket_path: str | None, store_path: str | None, check: bool) -> None:
@@ -63,14 +64,17 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if socket_path:
         cfg = replace(cfg, socket=Path(socket_path))
     if store_path:
-        cfg = replace(cfg, store=Path(store_path))
+        cfg = replace(cfg, store=store_path if "://" in store_path else Path(store_path))
     if check:
         from plotter.daemon.checks import check_config
+        from plotter.daemon.store import describe_store
 
         check_config(cfg)  # exactly what the start checks
-        click.echo(f"socket  {cfg.socket}\nstore   {cfg.store}")
+        click.echo(f"socket  {cfg.socket}\nstore   {describe_store(cfg.store)}")
+        if cfg.farm_host or cfg.lease_s != 15.0:
+            click.echo(f"farm    host {cfg.farm_host or '(this host name)'}, lease {cfg.lease_s:g} s")
         if cfg.http.enabled:
-            click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/v1/ (bearer token)")
+            click.echo(f"http    http://{cfg.http.host}:{cfg.http.port}/ (dashboard; API /v1/, bearer token)")
         for d in cfg.devices:
             click.echo(f"device  {d.name}: {d.port} profile={d.profile} paper={d.paper}")
         return
@@ -89,6 +93,9 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     try:
         service.start()
         click.echo(f"plotter daemon: {len(cfg.devices)} device(s), socket {cfg.socket}", err=True)
+        for server in service.servers:  # the dashboard's address, with the real port when it was 0
+            if hasattr(server, "url"):
+                click.echo(f"plotter daemon: dashboard {server.url}", err=True)
         sd_notify("READY=1")
         stop.wait()
         sd_notify("STOPPING=1")

@@ -14,8 +14,10 @@ from typing import Any
 
 import click
 
-from plotter.cli.params import INPUT_FILE, PAPER
+from plotter.cli.params import INPUT_FILE, PAPER, layout_options, pop_layout, verbose_option
 from plotter.errors import JobError, PlotterError
+
+EXIT_CANCELLED, EXIT_TERMINATED = 130, 143  # README: a job cancelled with Ctrl-C / stopped by SIGTERM
 
 DEFAULT_PROFILE = "grbl-servo"
 FINAL = ("done", "failed", "cancelled", "interrupted")
@@ -52,6 +54,9 @@ def _hms(seconds: float | None) -> str:
     help="Sampling temperature (0, 5] [default: the checkpoint's own; 0.4 if it has none].",
 )
 @click.option("--seed", type=int, default=None, help="Random seed: the same seed draws the same sketches.")
+@click.option("--best-of", "best_of", type=click.IntRange(1, 32), default=8, show_default=True,
+              help="Sample K per sketch; drop knots and cut-off ones; keep the one the classifier rates best "
+              "as the class (1 = the raw model).")
 @click.option(
     "--device", "-d", default=None, help="Serial port or URL; with a daemon, one of its device names."
 )
@@ -91,6 +96,8 @@ def _hms(seconds: float | None) -> str:
     help="Continue this partial drawing (SVG, JSON, .ndjson) n ways instead of starting afresh.",
 )
 @click.option("--socket", "socket_path", default=None, help="Daemon control socket.")
+@layout_options
+@verbose_option
 def draw(**opts: Any) -> None:  # fmt: skip
     """Sample sketches of a class and draw them (or simulate drawing them) stroke by stroke.
 
@@ -102,6 +109,7 @@ def draw(**opts: Any) -> None:  # fmt: skip
     params = DrawParams.from_dict({
         "class": opts["class_name"], "model": model, "checkpoint": opts["checkpoint"], "n": opts["n"],
         "grid": opts["grid"], "temperature": opts["temperature"], "seed": opts["seed"],
+        "layout": pop_layout(opts), "best_of": opts["best_of"],
     })  # fmt: skip
     if opts["checkpoint"] and not Path(opts["checkpoint"]).is_file():
         raise PlotterError(f"checkpoint {opts['checkpoint']} does not exist")
@@ -161,7 +169,7 @@ def _in_process(params: Any, opts: dict) -> None:
 
 def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
     from plotter.gcode.bed import check_program_bed, machine_bed
-    from plotter.job.draw import Run, simulation_report
+    from plotter.job.draw import simulation_report
 
     port, streamer = machine
     settings = streamer.info.settings if streamer.info is not None else None
@@ -174,10 +182,14 @@ def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, 
         journal_path.unlink(missing_ok=True)
         journal = Journal(JsonLinesSink(journal_path))
     try:
-        result = _follow_stream(Run(streamer, plan.lines, journal=journal), len(plan.lines))
+        result, terminated = _follow_stream(streamer, plan, journal)
         if result is not None and result.status == "cancelled":
             click.echo("cancelled: GRBL reset in hold (position kept), pen lifted")
-            return
+            if journal is not None:
+                _write_gcode_for_resume(plan, stem)
+                hint = f"plotter stream {stem}.gcode -d {device} --resume {journal.sink.path}"
+                click.echo(f"resume with: {hint}", err=True)
+            raise SystemExit(EXIT_TERMINATED if terminated else EXIT_CANCELLED)
         if simulate:
             report = simulation_report(port, plan, Path(f"{stem}.drawn.svg"), Path(f"{stem}.drawn.png"))
             for f in report.files:
@@ -194,47 +206,29 @@ def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, 
             click.echo(f"done in {_hms(result.elapsed_s)}")
     except PlotterError as exc:
         if journal is not None:
-            if not plan.lines or not stem.with_suffix(".gcode").exists():
-                plan.job.write_gcode(stem.with_suffix(".gcode"))
+            _write_gcode_for_resume(plan, stem)
             hint = f"; resume with: plotter stream {stem}.gcode -d {device} --resume {journal.sink.path}"
-            raise type(exc)(f"{exc}{hint}") from None
+            # one line, exit 1: GRBL's errors carry a result, so type(exc)(text) cannot rebuild them
+            raise click.ClickException(f"{exc}{hint}") from None
         raise
 
 
-def _follow_stream(run: Any, total: int) -> Any:
-    """Progress bar while the stream thread runs; Ctrl-C = feed hold, then resume or cancel."""
-    with click.progressbar(length=total, label="drawing", file=sys.stderr, show_pos=True) as bar:
-        seen = [0]
-
-        def on_progress(p: Any) -> None:
-            bar.update(max(0, p.acked - seen[0]))
-            seen[0] = max(seen[0], p.acked)
-
-        run.on_progress = on_progress
-        run.begin()
-        while True:
-            try:
-                return run.wait()
-            except KeyboardInterrupt:
-                _interrupt(run.streamer)
+def _write_gcode_for_resume(plan: Any, stem: Path) -> None:
+    if not stem.with_suffix(".gcode").exists():
+        plan.job.write_gcode(stem.with_suffix(".gcode"))
 
 
-def _interrupt(streamer: Any) -> None:
-    click.echo("\nfeed hold...", err=True)
+def _follow_stream(streamer: Any, plan: Any, journal: Any) -> tuple[Any, bool]:
+    """Progress line while the stream runs on its thread; Ctrl-C (a real SIGINT) = feed hold, then resume
+    or cancel; SIGTERM cancels. Returns (result, whether SIGTERM ended it)."""
+    from plotter.cli.stream import _Bar, _run_interruptible
+
+    bar = _Bar("drawing", plan.estimate_s, True)
     try:
-        streamer.pause()
-        choice = click.prompt(
-            "paused: [r]esume or [c]ancel", type=click.Choice(["r", "c"]), default="r", err=True
-        )
-    except (KeyboardInterrupt, click.Abort):
-        choice = "c"
-    except PlotterError as exc:  # the job ended while we asked
-        click.echo(str(exc), err=True)
-        return
-    try:
-        streamer.resume() if choice == "r" else streamer.cancel()
-    except PlotterError as exc:
-        click.echo(str(exc), err=True)
+        return _run_interruptible(streamer, lambda: streamer.stream(plan.lines, journal=journal,
+                                                                    on_progress=bar), bar)
+    finally:
+        bar.close()
 
 
 # ---------------------------------------------------------------------- through the daemon
@@ -298,7 +292,8 @@ def _daemon_files(client: Any, job: dict, opts: dict) -> None:
         p = full["params"]
         stats = full.get("stats") or {}
         profile, paper = stats.get("planned_profile", DEFAULT_PROFILE), stats.get("planned_paper", "a4")
-        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"))
+        planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"),
+                                layout=p.get("layout"))
         click.echo(f"preview    {write_preview(DrawPlan(None, profile, paper, [], planned), opts['svg'])}")
 
 

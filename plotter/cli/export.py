@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from plotter.cli.params import FINITE, GRID, LENGTH, PAPER, POINT
+from plotter.cli.params import GRID, LENGTH, PAPER, layout_options
 
 DEFAULT_PROFILE = "grbl-servo"
 
@@ -37,8 +37,10 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
     on_paper = job.sketch.translate(-px, -py)
     start = (job.start[0] - px, job.start[1] - py)
     written = []
+    pens = getattr(job, "pens", None) or None
+    colours = [c for _, c, n in pens for _ in range(n)] if pens else "black"
     if svg:
-        write_svg(on_paper, svg, page=(0, 0, pw, ph), travel=show_travel, start=start)
+        write_svg(on_paper, svg, page=(0, 0, pw, ph), travel=show_travel, start=start, pens=pens)
         written.append(svg)
     if png:
         scale = 1200 / max(pw, ph)
@@ -51,6 +53,7 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
             line_width=max(1.0, 0.35 * scale),
             show_travel=show_travel,
             start=start,
+            color=colours,
         )
         written.append(png)
     return written
@@ -68,19 +71,9 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option(
     "--paper", type=PAPER, default="a4", show_default=True, help="a3, a4, a5, letter, ... or WxH mm."
 )
-@click.option("--landscape/--portrait", default=None, help="Orientation [default: whichever fits the bed].")
-@click.option("--margin", type=LENGTH, default="10mm", show_default=True, help="Empty border on the paper.")
 @click.option("--grid", type=GRID, default=None, help="COLSxROWS cells, one sketch per cell [default: auto].")
 @click.option("--pages", is_flag=True, help="More sketches than cells: one file per page (out-1.gcode, ...).")
-@click.option("--gap", type=LENGTH, default="5mm", show_default=True, help="Space between grid cells.")
-@click.option(
-    "--rotate", type=FINITE, default=0.0, show_default=True, help="Rotate each sketch (degrees, cw)."
-)
-@click.option(
-    "--size", type=LENGTH, default=None, help="Longer side of each sketch [default: fill its cell]."
-)
-@click.option("--offset", type=POINT, default="0,0", show_default=True, help="Paper corner on the bed (X,Y).")
-@click.option("--clip", is_flag=True, help="Cut geometry at the bed edge instead of refusing it.")
+@layout_options
 @click.option(
     "--merge-tolerance", type=LENGTH, default="0.5mm", show_default=True, help="Join ends (0: off)."
 )
@@ -96,6 +89,9 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option("--class", "class_name", help="Class in a packed .npz, or `word` in .ndjson.")
 @click.option("--limit", type=click.IntRange(1), help="First N drawings of each input.")
 @click.option("--index", type=int, help="Only drawing number N of each input.")
+@click.option("--layer", "layers", multiple=True, metavar="NAME",
+              help="SVG: plot only this layer (name or number; repeatable) [default: all, one pen each].")
+@click.option("--fit", is_flag=True, help="SVG: fit the drawing to the paper instead of keeping its size.")
 def export(
     inputs: tuple[str, ...],
     output: str,
@@ -109,6 +105,8 @@ def export(
     limit: int | None,
     index: int | None,
     pages: bool,
+    layers: tuple[str, ...],
+    fit: bool,
     **layout: object,
 ) -> None:
     """Lay out sketches on paper and write G-code for a GRBL plotter.
@@ -119,7 +117,10 @@ def export(
     from plotter.job.plan import JobOptions, plan_job, plan_pages
 
     prof = load_profile(profile)
-    sketches = read_inputs(inputs, split, class_name, limit, index)
+    svg_in = len(inputs) == 1 and _is_svg(inputs[0])
+    if layers and not svg_in:
+        raise click.UsageError("--layer needs one SVG input", None)
+    sketches = [] if svg_in else read_inputs(inputs, split, class_name, limit, index)
     options = JobOptions(
         paper=str(layout["paper"]),
         landscape=layout["landscape"],  # type: ignore[arg-type]
@@ -137,7 +138,13 @@ def export(
         estimate=stats,
         job_name=Path(inputs[0]).stem if len(inputs) == 1 else f"{len(inputs)} files",
     )
-    jobs = plan_pages(sketches, prof, options) if pages else [plan_job(sketches, prof, options)]
+    if svg_in:  # layers become pens; the file's physical size is kept unless --fit
+        from plotter.job.layers import plan_layers
+        from plotter.sketch.svglayers import read_svg_layers, select_layers
+
+        jobs = [plan_layers(select_layers(read_svg_layers(inputs[0]), layers), prof, options, fit=fit)]
+    else:
+        jobs = plan_pages(sketches, prof, options) if pages else [plan_job(sketches, prof, options)]
     info = sys.stderr if output == "-" else sys.stdout
     for number, job in enumerate(jobs, start=1):
         suffix = f"-{number}" if len(jobs) > 1 else ""
@@ -151,9 +158,19 @@ def export(
             click.echo(f"page {number}/{len(jobs)}: {job.counts['sketches']} sketches", file=info)
         if written:
             click.echo(f"wrote {', '.join(written)} ({len(job.gcode)} G-code lines)", file=info)
+        if len(job.pens) > 1:
+            names = ", ".join(f"{i} {name} ({colour}, {n} strokes)" for i, (name, colour, n) in
+                              enumerate(job.pens, start=1))
+            click.echo(f"pens: {names}; the plot pauses (M0) for each pen change", file=info)
         if stats:
             for line in job.summary():
                 click.echo(line, file=info)
+
+
+def _is_svg(path: str) -> bool:
+    from plotter.sketch.io import sniff_format
+
+    return Path(path).is_file() and sniff_format(Path(path)) == "svg"
 
 
 def page_path(path: str | None, suffix: str) -> str | None:

@@ -170,3 +170,34 @@ def verbose_option(f):  # type: ignore[no-untyped-def]
     """`-v/--verbose` on a subcommand (the group has it too; makers type it after the command)."""
     return click.option("-v", "--verbose", count=True, expose_value=False, callback=_set_verbosity,
                         help="More log output (-vv for debug).")(f)
+
+
+def layout_options(f):  # type: ignore[no-untyped-def]
+    """The page-layout options of `export` and `draw`, declared once (same names, defaults and help)."""
+    for option in reversed((
+        click.option("--landscape/--portrait", default=None,
+                     help="Orientation [default: whichever fits the bed]."),
+        click.option("--margin", type=LENGTH, default="10mm", show_default=True,
+                     help="Empty border on the paper."),
+        click.option("--gap", type=LENGTH, default="5mm", show_default=True,
+                     help="Space between grid cells."),
+        click.option("--rotate", type=FINITE, default=0.0, show_default=True,
+                     help="Rotate each sketch (degrees, cw)."),
+        click.option("--size", type=LENGTH, default=None,
+                     help="Longer side of each sketch [default: fill its cell]."),
+        click.option("--offset", type=POINT, default="0,0", show_default=True,
+                     help="Paper corner on the bed (X,Y)."),
+        click.option("--clip", is_flag=True, help="Cut geometry at the bed edge instead of refusing it."),
+    )):  # fmt: skip
+        f = option(f)
+    return f
+
+
+LAYOUT_NAMES = ("landscape", "margin", "gap", "rotate", "size", "offset", "clip")
+
+
+def pop_layout(opts: dict) -> dict:
+    """Take the `layout_options` values out of a command's keyword arguments (JSON-ready: offset a list)."""
+    layout = {name: opts.pop(name) for name in LAYOUT_NAMES}
+    layout["offset"] = list(layout["offset"])
+    return layout

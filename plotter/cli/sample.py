@@ -141,16 +141,37 @@ def _save_png(img: Any, path: Path) -> None:
 
 
 def _sample_batches(model: Any, n: int, batch: int, opts: dict, class_name: str | None) -> list[Any]:
-    """n sketches in batches with a progress bar; batch i uses seed + i so a seed repeats exactly."""
+    """n sketches in batches with a progress bar; batch i uses seed + i so a seed repeats exactly.
+    With --best-of K each is the best clean one of K (plotter.models.best_of; batch i: seed + 1000 i)."""
     out: list[Any] = []
     starts = list(range(0, n, batch))
+    gen = _best_of_sampler(model, opts, class_name) if (opts.get("best_of") or 1) > 1 else None
     with click.progressbar(length=n, label="sampling", file=sys.stderr, show_pos=True) as bar:
         for i, start in enumerate(starts):
             k = min(batch, n - start)
-            seed = None if opts["seed"] is None else opts["seed"] + i
-            out += model.generate(k, temperature=opts["temperature"], class_name=class_name, seed=seed)
+            if gen is not None:
+                out += gen(k, i)
+            else:
+                seed = None if opts["seed"] is None else opts["seed"] + i
+                out += model.generate(k, temperature=opts["temperature"], class_name=class_name, seed=seed)
             bar.update(k)
     return out
+
+
+def _best_of_sampler(model: Any, opts: dict, class_name: str | None) -> Callable[[int, int], list[Any]]:
+    """(count, batch index) -> count sketches, each the best of --best-of candidates."""
+    import numpy as np
+
+    from plotter.job.models import ModelCache
+    from plotter.models.best_of import best_of
+
+    score = ModelCache().scorer(class_name or "")
+    base = opts["seed"] if opts["seed"] is not None else int(np.random.SeedSequence().entropy % 2**31)
+
+    def draw(count: int, seed: int) -> list[Any]:
+        return model.generate(count, temperature=opts["temperature"], class_name=class_name, seed=seed)
+
+    return lambda count, i: best_of(draw, score, count, int(opts["best_of"]), base + 1000 * i)
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -160,6 +181,8 @@ def _sample_batches(model: Any, n: int, batch: int, opts: dict, class_name: str 
 @click.option(
     "--batch", type=click.IntRange(1, 1024), default=16, show_default=True, help="Sketches per batch."
 )
+@click.option("--best-of", "best_of", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Sample K per sketch; drop knots and cut-off ones; keep the classifier's best for it.")
 @picture_options
 def sample(**opts: Any) -> None:
     """Sample sketches and write a grid (PNG/SVG), an animation of them being drawn (GIF/HTML) or JSON.

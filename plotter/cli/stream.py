@@ -153,10 +153,11 @@ class _Bar:
         self._lock = threading.Lock()
         self._decile = -1
         self.last = None
+        self.suspended = False  # while a question is on screen: no redraw over it
 
     def __call__(self, progress) -> None:  # type: ignore[no-untyped-def]
         self.last = progress
-        if not self.enabled:
+        if not self.enabled or self.suspended:
             return
         frac = progress.percent / 100.0
         if self.estimate:
@@ -179,7 +180,7 @@ class _Bar:
             click.echo("", err=True)
 
 
-def _run_interruptible(streamer, job) -> tuple[object, bool]:  # type: ignore[no-untyped-def]
+def _run_interruptible(streamer, job, bar=None) -> tuple[object, bool]:  # type: ignore[no-untyped-def]
     """Run `job()` in a thread; Ctrl-C holds the machine and asks resume or cancel, SIGTERM cancels.
 
     Returns (the job's result, whether SIGTERM cancelled it)."""
@@ -196,20 +197,49 @@ def _run_interruptible(streamer, job) -> tuple[object, bool]:  # type: ignore[no
         finally:
             finished.set()
 
+    shown = None
     with _signals_noted(pending):
         worker = threading.Thread(target=target, name="plotter-stream", daemon=True)
         worker.start()
         while not finished.wait(0.2):
+            stop = getattr(streamer, "program_pause", None)
+            if stop is not None and stop != shown and not terminated and not pending:
+                shown = stop
+                terminated = _program_pause(streamer, stop, bar)
             while pending and not finished.is_set():
                 if pending.pop(0) == signal.SIGTERM:
                     terminated = True
                     click.echo("\nterminated: cancelling (feed hold, soft reset, pen up)...", err=True)
                     _quietly(streamer.cancel)
                 elif not terminated:
-                    terminated = _hold_and_ask(streamer)
+                    terminated = _hold_and_ask(streamer, bar)
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box.get("result"), terminated
+
+
+def _program_pause(streamer, stop: tuple[int, str], bar=None) -> bool:  # type: ignore[no-untyped-def]
+    """GRBL holds at an M0 in the file: say so, continue on Enter (Ctrl-C cancels); True on SIGTERM."""
+    if bar is not None:
+        with bar._lock:
+            bar.suspended = True
+    try:
+        click.echo(f"\nstopped at line {stop[0] + 1} ({stop[1]}): the program pauses here (M0), e.g. to"
+                   " change the pen. Press Enter to continue, Ctrl-C to cancel.", err=True)
+        try:
+            with _prompt_signals():
+                click.prompt("continue", default="", show_default=False, prompt_suffix="> ", err=True)
+        except (KeyboardInterrupt, click.Abort):
+            _quietly(streamer.cancel)
+            return False
+        except _Terminated:
+            _quietly(streamer.cancel)
+            return True
+        _quietly(streamer.resume)
+        return False
+    finally:
+        if bar is not None:
+            bar.suspended = False
 
 
 def _quietly(action) -> None:  # type: ignore[no-untyped-def]
@@ -219,8 +249,19 @@ def _quietly(action) -> None:  # type: ignore[no-untyped-def]
         pass  # the job ended meanwhile
 
 
-def _hold_and_ask(streamer) -> bool:  # type: ignore[no-untyped-def]
+def _hold_and_ask(streamer, bar=None) -> bool:  # type: ignore[no-untyped-def]
     """Feed hold, then resume or cancel as the user answers; True when SIGTERM arrived while asking."""
+    if bar is not None:
+        with bar._lock:
+            bar.suspended = True  # the stream thread keeps reporting progress: keep it off the prompt line
+    try:
+        return _ask(streamer)
+    finally:
+        if bar is not None:
+            bar.suspended = False
+
+
+def _ask(streamer) -> bool:  # type: ignore[no-untyped-def]
     click.echo("\nfeed hold...", err=True)
     terminated = False
     try:
@@ -321,7 +362,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         journal = Journal(JsonLinesSink(journal_path), edited_from=edited_from)
         try:
             result, terminated = _run_interruptible(streamer, lambda: streamer.stream(
-                lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar))
+                lines, start, mode=mode, preamble=preamble, journal=journal, on_progress=bar), bar)
         except (StreamError, PortLostError) as exc:
             bar.close()
             raise click.ClickException(f"{exc} (resume with --resume {journal_path})") from None

@@ -81,7 +81,24 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 "--max-minutes", type=float, default=None, help="Wall-clock budget; best checkpoint kept."
             ),
             click.option("--seed", default=0, show_default=True),
-            click.option("--threads", "num_threads", type=int, default=None, help="torch CPU threads."),
+            click.option(
+                "--threads",
+                "num_threads",
+                type=click.IntRange(1, 256),
+                default=1,
+                show_default=True,
+                help="torch CPU threads (2 ran 2.7-9x slower than 1 on a CPU shared with other jobs).",
+            ),
+            click.option(
+                "--bf16",
+                is_flag=True,
+                help="Forward under bfloat16 autocast (AMX CPUs, GPUs); pays from width 256 up.",
+            ),
+            click.option(
+                "--cosine-by-time",
+                is_flag=True,
+                help="warmup-cosine follows wall-clock progress to --max-minutes when ahead of steps.",
+            ),
             click.option("--log-every", default=50, show_default=True, help="Steps between progress lines."),
             click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto."),
             click.option(
@@ -155,6 +172,8 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
         "seed",
         "num_threads",
         "log_every",
+        "bf16",
+        "cosine_by_time",
     )
     cfg = TrainConfig(**{k: opts[k] for k in fields}, out=str(out), device=device)
     if cfg.num_threads:
@@ -177,7 +196,7 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
     model = build(data)
     model.scale, model.classes = scale, classes
     if init:
-        _load_init_weights(model, init, opts["init_from"], classes)
+        _load_init_weights(model, init, opts["init_from"], classes, grow=bool(opts.get("grow")))
     n_params = sum(p.numel() for p in model.parameters())
     if is_main:
         click.echo(
@@ -225,7 +244,7 @@ def _init_checkpoint(path: str | None, kind: str, resume: bool) -> dict | None:
     return ckpt
 
 
-def _load_init_weights(model: Any, ckpt: dict, path: str, classes: list[str]) -> None:
+def _load_init_weights(model: Any, ckpt: dict, path: str, classes: list[str], grow: bool = False) -> None:
     """Copy weights into the freshly built model; a size or class mismatch is one line, not a traceback."""
     if list(ckpt.get("classes") or []) != list(classes):
         raise click.BadParameter(
@@ -233,8 +252,14 @@ def _load_init_weights(model: Any, ckpt: dict, path: str, classes: list[str]) ->
             param_hint="--init-from",
         )
     try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
+        if grow:
+            from plotter.models.grow import load_grown
+
+            new = load_grown(model, ckpt["state_dict"])
+            click.echo(f"grown from {path}: {len(new)} new tensors start as no-ops")
+        else:
+            model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:120]
         msg = f"{path} does not fit this model's sizes ({first})"
         raise click.BadParameter(msg, param_hint="--init-from") from None
@@ -331,6 +356,12 @@ def sketch_rnn(**opts: Any) -> None:
     default=0,
     show_default=True,
     help="Feed where the pen is (sum of offsets) as sin/cos at this many scales; 0 = offsets only.",
+)
+@click.option(
+    "--grow",
+    is_flag=True,
+    help="With --init-from: a smaller checkpoint (fewer --layers, no --xy-freqs) starts this bigger model "
+    "as the same function (new parts start as no-ops).",
 )
 def transformer(**opts: Any) -> None:
     """Train the Sketch Transformer (GPT over strokes, Gaussian mixture): best.pt, last.pt, loss.png.

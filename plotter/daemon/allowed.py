@@ -4,7 +4,8 @@ Why: a draw job used to carry a checkpoint path and a profile path, so anyone on
 made the daemon open any file (and learnt from the reply whether it existed, or its first YAML key), could
 bring its own 5000 x 5000 mm "bed", and every distinct path stayed loaded for good. Now a job names:
 
-- `checkpoint`: a key of the config's `models:` (name -> checkpoint); none -> the shipped one for the class;
+- `checkpoint`: a key of the config's `models:` (name -> checkpoint), or the file name of a shipped checkpoint
+  (`sketch_rnn-cat.pt`, as the dashboard lists them); none -> the shipped one for the class;
 - `profile`: a device's own profile or one listed in the config's `profiles:`;
 - `paper`: a standard size (`a6`...`a2`, `letter`, `legal`, `tabloid`), a device's paper, or one listed in
   `papers:`.
@@ -46,6 +47,13 @@ def _name(params: dict, key: str, offered: list[str], what: str) -> None:
         raise JobError(f"draw job: {key} {short(value, 40)} is not one this daemon offers ({what}: {listed})")
 
 
+def _shipped() -> dict[str, str]:
+    """Shipped checkpoints by file name: files in the daemon's own checkpoint directories, never a path."""
+    from plotter.job.models import shipped_checkpoints
+
+    return {p.name: str(p) for p in shipped_checkpoints()}
+
+
 def resolve_draw_params(params: object, config: Any) -> dict:
     """Check a draw job's names against the config; the checkpoint name becomes the config's path."""
     if not isinstance(params, dict):
@@ -58,9 +66,10 @@ def resolve_draw_params(params: object, config: Any) -> dict:
     _name(out, "paper", allowed_papers(config), "papers")
     checkpoint = out.get("checkpoint")
     if checkpoint is not None:
-        models = dict(config.models)
+        models = {**_shipped(), **dict(config.models)}
         if not isinstance(checkpoint, str) or checkpoint not in models:
-            listed = ", ".join(models) or "none configured"
+            listed = ", ".join(config.models) or "none configured"
+            listed += "; or a shipped checkpoint's file name"
             raise JobError(
                 f"draw job: checkpoint {short(checkpoint, 40)} is not one of this daemon's models ({listed});"
                 " "

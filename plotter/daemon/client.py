@@ -92,12 +92,12 @@ def _ping(path: Path) -> DaemonClient | None:
 
 
 def find_daemon(
-    path: str | Path | None = None, store: str | Path | None = None, wait_s: float | None = None
+    path: str | Path | None = None, lock: str | Path | None = None, wait_s: float | None = None
 ) -> DaemonClient | None:
-    """A connected client when a daemon answers on the socket; None only when none holds the job file
-    `store` (then in-process work is safe). A daemon that holds it but does not answer within `wait_s`
-    is a `DaemonError`, never a silent fallback."""
-    from plotter.daemon.lock import daemon_holds, describe, lock_path
+    """A connected client when a daemon answers on the socket; None only when none holds the job-file
+    `lock` (`plotter.daemon.lock.config_lock_path`), so in-process work is safe. A daemon that holds it
+    but does not answer within `wait_s` is a `DaemonError`, never a silent fallback."""
+    from plotter.daemon.lock import daemon_holds, describe
 
     p = Path(path) if path else default_socket()
     deadline = time.monotonic() + (WAIT_FOR_DAEMON_S if wait_s is None else wait_s)
@@ -105,7 +105,7 @@ def find_daemon(
         client = _ping(p)
         if client is not None:
             return client
-        holder = daemon_holds(lock_path(store)) if store is not None else None
+        holder = daemon_holds(Path(lock)) if lock is not None else None
         if holder is None:
             return None
         if time.monotonic() >= deadline:

@@ -79,7 +79,7 @@ class HttpConfig:
 class DaemonConfig:
     devices: tuple[DeviceConfig, ...]
     socket: Path = field(default_factory=default_socket)
-    store: Path = field(default_factory=default_store)
+    store: Path | str = field(default_factory=default_store)  # a file, or a postgresql:// URL (a farm)
     http: HttpConfig = HttpConfig()
     models: dict[str, str] = field(default_factory=dict)
     preload: tuple[str, ...] = ()
@@ -87,6 +87,8 @@ class DaemonConfig:
     backoff_max_s: float = 30.0
     profiles: tuple[str, ...] = ()  # extra profile names a job may ask for (besides each device's own)
     papers: tuple[str, ...] = ()  # extra papers a job may ask for (besides the standard sizes)
+    farm_host: str | None = None  # this daemon's name in a PostgreSQL farm (default: the host name)
+    lease_s: float = 15.0  # a farm's running job is `interrupted` this long after its daemon stops renewing
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -194,10 +196,29 @@ def _http(data: object) -> HttpConfig:
         raise ConfigError(
             "http.token: required when HTTP is enabled (or set token_file / $PLOTTER_HTTP_TOKEN)"
         )
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"http.host: {host!r} is not a loopback address; the control API is localhost-only")
+    # a LAN address is allowed when written here explicitly: the web server logs a warning when it starts
     port = _int("http.port", data.get("port", 8765), 0, 65535)  # 0: any free port (tests, ad-hoc runs)
     return HttpConfig(enabled=enabled, host=host, port=port, token=token)
+
+
+def _farm(source: str, data: object) -> dict:
+    """`farm: {host: NAME, lease_s: 15}`: this daemon's name among those sharing a PostgreSQL store."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: farm: expected a mapping (host, lease_s), got {_shape(data)}")
+    _check_keys(f"{source}: farm", data, {"host", "lease_s"})
+    out: dict = {}
+    if data.get("host") is not None:
+        out["farm_host"] = _text("farm.host", data["host"])
+    if data.get("lease_s") is not None:
+        try:
+            out["lease_s"] = float(data["lease_s"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: farm.lease_s must be a number of seconds") from None
+        if not 0 < out["lease_s"] < 86400:
+            raise ConfigError(f"{source}: farm.lease_s must be between 0 and 86400 seconds")
+    return out
 
 
 def parse_config(data: object, source: str = "config") -> DaemonConfig:
@@ -210,7 +231,7 @@ def parse_config(data: object, source: str = "config") -> DaemonConfig:
         source,
         data,
         {"devices", "socket", "store", "http", "models", "preload", "backoff_initial_s", "backoff_max_s",
-         "profiles", "papers"},
+         "profiles", "papers", "farm"},
     )
     items = _device_items(source, data.get("devices"))
     models = data.get("models") or {}
@@ -223,6 +244,9 @@ def parse_config(data: object, source: str = "config") -> DaemonConfig:
     for key in ("socket", "store"):
         if data.get(key):
             kwargs[key] = Path(os.path.expanduser(_text(key, data[key])))
+    if str(data.get("store") or "").startswith(("postgresql://", "postgres://")):
+        kwargs["store"] = _text("store", data["store"])  # a URL, not a path
+    kwargs.update(_farm(source, data.get("farm")))
     try:
         backoff = (float(data.get("backoff_initial_s", 0.5)), float(data.get("backoff_max_s", 30.0)))
     except (TypeError, ValueError):

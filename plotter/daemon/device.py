@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.store_base import Job
+from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
 from plotter.errors import DeviceError, PlotterError
 from plotter.gcode import pen_commands
@@ -40,6 +41,7 @@ class GrblLink:
         owns_port: bool = True,
         unlock: bool = False,
         device: str | None = None,
+        hub: Any = None,
     ) -> None:
         from plotter.daemon.resume import pen_spec
         from plotter.gcode.bed import machine_bed
@@ -54,6 +56,11 @@ class GrblLink:
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
+        self.tap = None
+        if hub is not None:  # every status report read on this port goes to the dashboard as it arrives
+            from plotter.daemon.live import StatusTap
+
+            self.tap = self.streamer.link.on_line = StatusTap(hub, device or "?", self.pen)
         self.info = self._wake(unlock)
 
     def _wake(self, unlock: bool) -> Any:
@@ -97,9 +104,14 @@ class GrblLink:
             start, preamble = self._resume_point(job, lines, records) if records else (0, ())
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
-            result = self.streamer.stream(
-                lines, start, preamble=preamble, journal=journal, on_progress=lambda p: on_ack(p.acked)
-            )
+            on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
+            try:
+                result = self.streamer.stream(
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
+                )
+            finally:
+                if self.tap:
+                    self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
             with self._port_lock:
                 self._pin_rest([job.id])
@@ -298,14 +310,15 @@ def _buffer(status: Any) -> dict | None:
 
 
 def connect_factory(
-    store: JobStore, opener: Callable[[str, int], Any] | None = None
+    store: JobStore, opener: Callable[[str, int], Any] | None = None, hub: Any = None
 ) -> Callable[[DeviceConfig], GrblLink]:
-    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL."""
+    """What the service hands its workers: open the port (`opener`, default `open_port`), wake GRBL; with a
+    live `hub`, every status report read on the port is published to it."""
 
     def connect(device: DeviceConfig, unlock: bool = False) -> GrblLink:
         port = (opener or open_port)(device.port, device.baudrate)
         try:
-            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name)
+            return GrblLink(port, store, device.profile, unlock=unlock, device=device.name, hub=hub)
         except BaseException:
             try:
                 port.close()
@@ -356,6 +369,7 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
     is offline with its error, as a port that does not open is; only GRBL's own refusal (an alarm lock,
     `error:N`) is a connected machine in a state worth showing.
     """
+    from plotter.grbl.results import HeldError
     from plotter.grbl.streamer import Streamer
 
     row: dict[str, Any] = {"name": name, "port": port, "connected": False, "job": None}
@@ -373,6 +387,10 @@ def probe(name: str, port: str, baudrate: int = 115200) -> dict:
         if st is not None:
             row.update(state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st))
             row["alarm"] = st.label if st.state == "Alarm" else None
+    except HeldError as exc:  # held: GRBL answers `?` but reads no line, so no $I/$$ (and no late ok left)
+        st = exc.status
+        row.update(connected=True, state=st.label, position=st.work_position() or st.mpos, buffer=_buffer(st),
+                   error=str(exc))
     except DeviceError as exc:  # opened, then lost or silent: nothing answered
         row = {**row, "connected": False, "error": str(exc)}
     except PlotterError as exc:

@@ -12,6 +12,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from plotter.errors import DaemonError
 
@@ -20,6 +21,15 @@ def lock_path(store: Path | str) -> Path:
     """`jobs.sqlite3` -> `jobs.sqlite3.lock` (next to the file both sides already agree on)."""
     store = Path(store)
     return store.with_name(store.name + ".lock")
+
+
+def config_lock_path(config: Any) -> Path:
+    """The lock a daemon with this config holds: beside its SQLite file, or beside its socket when the store
+    is a PostgreSQL URL (a farm shares the database; each daemon owns its own socket and queue edits)."""
+    store = config.store
+    if isinstance(store, str) and "://" in store:
+        return Path(str(config.socket) + ".lock")
+    return lock_path(store)
 
 
 class JobFileLock:
@@ -31,7 +41,7 @@ class JobFileLock:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

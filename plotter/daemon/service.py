@@ -15,8 +15,9 @@ from typing import Any
 from plotter.daemon.allowed import resolve_draw_params
 from plotter.daemon.checks import check_config
 from plotter.daemon.config import DaemonConfig, DeviceConfig
-from plotter.daemon.lock import JobFileLock, lock_path
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.lock import JobFileLock, config_lock_path
+from plotter.daemon.store import Job, open_store
+from plotter.daemon.store_base import StoreBase
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import DaemonError, JobError, PlotterError
 from plotter.gcode.bed import check_program_bed, machine_bed
@@ -46,7 +47,8 @@ class Service:
         opener: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.config = config
-        self.store = JobStore(config.store)
+        # the in-process CLI (no workers) only reads and edits the queue: it keeps no leases
+        self.store = open_store(config.store, config.farm_host, config.lease_s, keep_leases=run_workers)
         self.models = models or ModelCache()
         self._connect = connect
         self._prepare = prepare
@@ -55,11 +57,12 @@ class Service:
         self._opener = opener
         self.workers: dict[str, DeviceWorker] = {}
         self.servers: list[Any] = []
+        self.hub: Any = None  # a plotter.daemon.live.LiveHub while the web side runs
         self._started: list[Callable[[], None]] = []
         self.stopped = threading.Event()
         self._stopping = False
         self.ready = threading.Event()  # set once models and workers are up; requests wait for it
-        self.lock = JobFileLock(lock_path(config.store), "daemon" if run_workers else "cli")
+        self.lock = JobFileLock(config_lock_path(config), "daemon" if run_workers else "cli")
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Service:
@@ -79,6 +82,8 @@ class Service:
             if self._serve:  # listening early: a client sees "starting" rather than no daemon at all
                 self._start_servers(http=False)
             self._start_models()
+            if self._serve and self.config.http.enabled:
+                self._start_live()
             self._start_workers()
             if self._serve and self.config.http.enabled:
                 self._start_servers(http=True)
@@ -86,7 +91,7 @@ class Service:
         except BaseException:
             self.stop()
             raise
-        log.info("plotter daemon up: %d device(s), store %s", len(self.workers), self.config.store)
+        log.info("plotter daemon up: %d device(s), %s", len(self.workers), self.store.label)
         return self
 
     def stop(self) -> None:
@@ -124,6 +129,16 @@ class Service:
         _warm_planner(self.config.devices[0])
         self._started.append(self.models.clear)
 
+    def _start_live(self) -> None:
+        """The dashboard's push channel: workers' links publish GRBL reports, watchers publish job changes."""
+        from plotter.daemon.live import LiveHub, Watchers
+
+        self.hub = LiveHub()
+        watchers = Watchers(self.hub, self)
+        self.hub.on_watch = watchers.watching
+        watchers.start()
+        self._started.append(watchers.stop)
+
     def _start_workers(self) -> None:
         from plotter.daemon import device
 
@@ -132,7 +147,7 @@ class Service:
             worker = DeviceWorker(
                 dev,
                 self.store,
-                self._connect or device.connect_factory(self.store, self._opener),
+                self._connect or device.connect_factory(self.store, self._opener, self.hub),
                 self._prepare or device.prepare_job(self.store),
                 Backoff(*backoff),
             )
@@ -141,10 +156,14 @@ class Service:
             self._started.append(worker.stop)
 
     def _start_servers(self, http: bool) -> None:
-        from plotter.daemon.api import HttpServer, UnixServer
+        from plotter.daemon.api import UnixServer
 
-        config = self.config
-        server = HttpServer(config.http, self.handle) if http else UnixServer(config.socket, self.handle)
+        if http:
+            from plotter.daemon.web import WebServer
+
+            server: Any = WebServer(self.config.http, self.handle, self.hub)
+        else:
+            server = UnixServer(self.config.socket, self.handle)
         server.start()
         self.servers.append(server)  # stopped first by `stop()`
 
@@ -179,16 +198,28 @@ class Service:
         gcode: str | None = None,
         device: str = "any",
         hold: bool = False,
+        sketches: list | None = None,
+        svg: str | None = None,
     ) -> dict:
         """Queue a job. A draw job is sampled and planned now, so class, checkpoint and layout errors come
-        back at once and the reply carries the estimate; `hold` parks it until `resume` (confirm first)."""
+        back at once and the reply carries the estimate; `hold` parks it until `resume` (confirm first).
+        A draw job may bring its `sketches` (previewed or completed in the dashboard: not sampled again);
+        kind `svg` plans an uploaded drawing (`svg` text) fitted on the paper."""
+        from plotter.daemon import studio
+
         device = device or "any"
         if device != "any" and device not in self.workers:
             names = ", ".join(self.workers)
             raise JobError(f"no device {device!r} in this daemon (devices: {names}, or any)")
+        drawn = None
+        if kind == "svg":  # the file name stands where a class name would
+            label = str((params or {}).get("class") or "upload.svg")
+            kind, drawn, params = "draw", studio.svg_sketches(svg, label), {"class": label, "n": 1}
         if kind == "draw":
             draw = DrawParams.from_dict(resolve_draw_params(params or {}, self.config))
-            stored = {**draw.to_dict(), "sketches": sketches_to_json(sample(draw, self.models))}
+            if drawn is None:
+                drawn = studio.given_sketches(sketches) if sketches is not None else sample(draw, self.models)
+            stored = {**draw.to_dict(), "n": len(drawn), "sketches": sketches_to_json(drawn)}
             target = self._planning_device(device)
             planned = plan_job_params(stored, target.profile, target.paper)
             job = self.store.submit(
@@ -243,6 +274,8 @@ class Service:
     def cancel(self, id: int, timeout: float = 30.0) -> dict:  # noqa: A002
         job = self.store.get(id)
         worker = self.workers.get(job.assigned or "")
+        if job.state in ("running", "paused") and worker is None:
+            self._not_elsewhere(job)
         live = job.state in ("running", "paused") and worker is not None and worker.cancel(job.id)
         if live:
             return self.store.wait_until(
@@ -294,9 +327,17 @@ class Service:
             "models": self.models.loaded(),
         }
 
+    def _not_elsewhere(self, job: Job) -> None:
+        """In a farm, a job on another host's machine is that daemon's to hold or cancel (its stream)."""
+        here = getattr(self.store, "host", None)
+        if here is not None and job.host not in (None, here) and job.started is not None:
+            raise JobError(f"job {job.id} is {job.state} on host {job.host} (plotter {job.assigned}): "
+                           "ask that daemon")  # fmt: skip
+
     def _worker_of(self, job: Job) -> DeviceWorker:
         worker = self.workers.get(job.assigned or "")
         if worker is None:
+            self._not_elsewhere(job)
             raise JobError(f"job {job.id} is {job.state} on {job.assigned!r}, but no daemon worker runs it")
         return worker
 
@@ -326,7 +367,7 @@ def _warm_planner(device: DeviceConfig) -> None:
         log.warning("planner warm-up for %s failed: %s", device.name, exc)
 
 
-def _failure_point(store: JobStore, job: Job) -> int:
+def _failure_point(store: StoreBase, job: Job) -> int:
     """First line not known to have run, from the journal (0 when there is none)."""
     from plotter.grbl.journal import load_state
 
@@ -365,3 +406,13 @@ _OPS: dict[str, Callable[..., Any]] = {
     "unlock": Service.unlock,
     "wait_device": Service.wait_device,
 }
+
+
+def _studio_ops() -> None:
+    """The dashboard's ops (class search, previews, completions, plans): see `plotter.daemon.studio`."""
+    from plotter.daemon.studio import OPS
+
+    _OPS.update(OPS)
+
+
+_studio_ops()

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plotter.daemon.config import DeviceConfig
-from plotter.daemon.store import Job, JobStore
+from plotter.daemon.store_base import Job
+from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.errors import DeviceError, GrblError, JobError, LayoutError, PlotterError
 
 log = logging.getLogger(__name__)

@@ -92,7 +92,16 @@ class _Writer:
 
 def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) -> list[str]:
     """G-code lines (no newlines) drawing the strokes in order; raises if any line would be refused."""
-    strokes = to_machine(sketch_mm, profile)
+    return emit_pens([("", sketch_mm)], profile, job_name=job_name)
+
+
+PEN_CHANGE = "PEN "  # a pen change reads `M0 (PEN 2/3 red)`: the sender shows the line it stopped at
+
+
+def emit_pens(pens: list[tuple[str, Sketch]], profile: Profile, *, job_name: str | None = None) -> list[str]:
+    """One program drawing each pen's strokes in turn. Between pens: lift, park at X0 Y0, a comment naming
+    the next pen on the `M0` (GRBL's program pause: a feed hold until cycle start `~`). Why a comment and not
+    `(MSG,...)`: GRBL 1.1h does not print MSG comments; the sender reads the line from its own file."""
     w = _Writer(profile)
     out = profile.output
     if out.comments:
@@ -104,14 +113,19 @@ def emit(sketch_mm: Sketch, profile: Profile, *, job_name: str | None = None) ->
     for line in out.header:
         w.add(line)
     w.pen_up()
-    for stroke in strokes:
-        w.move(stroke[0], draw=False)
-        w.pen_down()
-        if len(stroke) == 1:  # a dot: pen down and up in place
-            w.pos = w.xy(stroke[0])
-        for point in stroke[1:]:
-            w.move(point, draw=True)
-        w.pen_up()
+    for number, (name, sketch_mm) in enumerate(pens, start=1):
+        if number > 1:  # the pen is up after every stroke: park where the pen is easy to reach, then wait
+            w.move(np.zeros(2), draw=False)
+            label = comment(f"{PEN_CHANGE}{number}/{len(pens)} {name}", out.max_line_length - 4)
+            w.add(f"M0 {label}".strip())
+        for stroke in to_machine(sketch_mm, profile):
+            w.move(stroke[0], draw=False)
+            w.pen_down()
+            if len(stroke) == 1:  # a dot: pen down and up in place
+                w.pos = w.xy(stroke[0])
+            for point in stroke[1:]:
+                w.move(point, draw=True)
+            w.pen_up()
     for line in out.footer:
         w.add(line)
     if out.return_home:

@@ -17,7 +17,7 @@ from plotter.errors import DeviceError, GrblError
 from plotter.gcode.pen import pen_down_lines, pen_up_lines
 from plotter.gcode.profile import Profile
 from plotter.grbl.link import RESET, Link
-from plotter.grbl.protocol import Alarm, Banner, Ok, Setting, Status
+from plotter.grbl.protocol import Alarm, Banner, Setting, Status
 from plotter.grbl.results import AlarmError, AlarmLockError, CommandError
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,11 @@ class Machine:
 
     # -- state ----------------------------------------------------------------------------------
     def _wake(self, timeout: float) -> Status:
-        """Banner (a board that reset as the port opened) or an `ok` to an empty line; then `?`."""
+        """A banner (a board that reset as the port opened) or a status report (one that was running:
+        asked with `?` at 4 Hz, so a running board answers at once), then a fresh `?`."""
         link = self.link
-        got = link.wait_for(lambda r: isinstance(r, Banner), timeout)
+        got = link.wait_for(lambda r: isinstance(r, (Banner, Status)), timeout, poll=0.25)
         self.banner = got if isinstance(got, Banner) else None
-        if self.banner is None:
-            link.write(b"\r\n")
-            link.wait_for(lambda r: isinstance(r, Ok), min(1.0, timeout))
         status = link.status(timeout=2.0)
         if status is None:  # after a limit alarm GRBL answers nothing until a soft reset
             raise DeviceError("no answer from GRBL (no banner, no status report): wrong port or baud rate, "

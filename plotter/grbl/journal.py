@@ -222,6 +222,8 @@ def _fold(values: dict, rec: dict) -> None:
         values.setdefault("total", int(rec.get("lines", 0)))
         values.setdefault("digest", str(rec.get("digest", "")))
         start = int(rec.get("start", 0))
+        if start == 0:  # a run from the first line is a new run (a second plot of the file), not a resume:
+            values.update(acked=0, synced=0)  # resume continues the *last* run, not the best one
         values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
                       run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None)
     elif kind in ("ack", "send") and values:

@@ -108,6 +108,14 @@ class AlarmLockError(GrblError):
     """The machine is alarm-locked at connect (homing enabled, or an earlier alarm)."""
 
 
+class HeldError(GrblError):
+    """The machine is in a feed hold (or door) at connect: GRBL reads no line until `~` resumes it."""
+
+    def __init__(self, message: str, status: object = None):
+        super().__init__(message)
+        self.status = status
+
+
 class ResetError(StreamError):
     """The banner appeared mid-job: GRBL reset and everything it had buffered is lost."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +49,9 @@ def pen_up(streamer) -> None:  # type: ignore[no-untyped-def]
         return
     for line in streamer.pen_up:
         streamer.link.command(line)
+
+
+_PROGRAM_PAUSE = re.compile(r"M0*0(?![0-9.])")  # M0 / M00: GRBL ignores M1 (no optional-stop switch)
 
 
 class Run:
@@ -141,6 +145,7 @@ class Run:
 
     # -- status, stalls and controls ----------------------------------------------------------
     def _on_status(self, status: Status) -> None:
+        self._note_program_pause(status)
         for request, done in list(self.waiting):
             if done(status):
                 self.waiting.remove((request, done))
@@ -150,6 +155,19 @@ class Run:
                 else:
                     request.done.set()
         self._progress()
+
+    def _note_program_pause(self, status: Status) -> None:
+        """Hold:0 that nobody asked for, with an M0 the oldest line in flight: GRBL stopped for the user
+        (change the pen) and answers that line's ok only after a cycle start. Say so; never resume here."""
+        s, flow = self.s, self.flow
+        if status.state == "Hold" and status.substate == 0 and not self.waiting and flow.in_flight:
+            index = flow.in_flight[0][0]
+            if s.program_pause is None and _PROGRAM_PAUSE.search(flow.cleaned[index]):
+                s.program_pause = (index, flow.raw[index].strip())
+                s.paused_event.set()
+        elif status.state != "Hold" and s.program_pause is not None:
+            s.program_pause = None
+            s.paused_event.clear()
 
     def _note_idle(self, status: Status) -> None:
         """Start the stall clock at the first Idle report *read* after the last ok; any other state stops it.

@@ -19,6 +19,7 @@ from plotter.grbl.link import HOLD, RESET, RESUME, Link
 from plotter.grbl.protocol import Banner, Ok, Options, Setting, Status, Version
 from plotter.grbl.results import (
     AlarmLockError,
+    HeldError,
     MachineInfo,
     Progress,
     ResetError,
@@ -41,9 +42,14 @@ class Streamer:
         self.poll_interval = max(poll_interval, POLL_INTERVAL)
         self.stall_timeout = stall_timeout
         self.info: MachineInfo | None = None
+        self.silent_alarm = False  # connect() found GRBL silent (after ALARM:1/2) and soft-reset it
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._streaming = False
+        # set by the stream thread when GRBL holds at a program pause (M0): (line index, the line as written);
+        # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
+        self.program_pause: tuple[int, str] | None = None
+        self.paused_event = threading.Event()
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -60,16 +66,29 @@ class Streamer:
         if reset:
             link.write(RESET)
         banner = link.wait_for(lambda r: isinstance(r, Banner), wake_timeout)
-        if banner is None:  # already running (no DTR reset): an empty line must get an ok
-            link.write(b"\r\n")
-            link.wait_for(lambda r: isinstance(r, Ok), min(1.0, wake_timeout))
-        status = link.status(timeout=max(0.5, min(2.0, wake_timeout)))
+        status_wait = max(0.5, min(2.0, wake_timeout))
+        status = link.status(timeout=status_wait)  # `?` first: a held machine would answer a line late
+        self.silent_alarm = False
+        if status is None and not reset:  # after ALARM:1/2 GRBL answers nothing, not even `?`, until Ctrl-X
+            link.write(RESET)
+            banner = link.wait_for(lambda r: isinstance(r, Banner), wake_timeout)
+            status = link.status(timeout=status_wait) if banner is not None else None
+            self.silent_alarm = status is not None
         if status is None:
-            raise DeviceError("no answer from GRBL (no banner, no status report): wrong port or baud rate?")
+            raise DeviceError("no answer from GRBL (no banner, no status report, not even after a soft"
+                              " reset): wrong port or baud rate?")
+        if status.state in ("Hold", "Door"):
+            raise HeldError(f"GRBL is in a feed hold ({status.label}): it reads no command until resumed;"
+                            " resume it (`~`, `plotter resume`) or stop it with --reset", status)
+        if banner is None:  # already running (no DTR reset): an empty line flushes a half line, gets an ok
+            link.write(b"\n")  # not \r\n: GRBL ends a line at each, and a second ok would ack line 1 early
+            link.wait_for(lambda r: isinstance(r, Ok), min(1.0, wake_timeout))
         unlocked = False
         if status.state == "Alarm":
             if not unlock:
-                raise AlarmLockError("GRBL is alarm-locked (homing enabled or an earlier alarm): "
+                why = ("it was silent after a limit alarm (ALARM:1/2) and took a soft reset"
+                       if self.silent_alarm else "homing enabled or an earlier alarm")
+                raise AlarmLockError(f"GRBL is alarm-locked ({why}): "
                                      "home it with $H, or pass --unlock to send $X")
             link.command("$X")
             unlocked = True

@@ -46,7 +46,8 @@ def plan_draw(params: DrawParams, profile: str, paper: str, models: ModelCache |
     sketches = sample(params, models or ModelCache())
     profile = params.profile or profile
     paper = params.paper or paper
-    job = plan_sketches(sketches, profile, paper, params.grid, job_name=f"{params.class_name} x{params.n}")
+    job = plan_sketches(sketches, profile, paper, params.grid, job_name=f"{params.class_name} x{params.n}",
+                        layout=params.layout)
     return DrawPlan(params, profile, paper, sketches, job)
 
 
@@ -66,7 +67,7 @@ def plan_completion(
     sketches = complete_sketches(model, user, params.n, params.temperature, params.class_name, params.seed)
     profile, paper = params.profile or profile, params.paper or paper
     name = f"{params.class_name} completing {Path(partial).name} x{params.n}"
-    job = plan_sketches(sketches, profile, paper, params.grid, job_name=name)
+    job = plan_sketches(sketches, profile, paper, params.grid, job_name=name, layout=params.layout)
     return DrawPlan(params, profile, paper, sketches, job)
 
 

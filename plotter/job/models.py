@@ -31,6 +31,7 @@ class ModelCache:
         self._models: dict[Path, Any] = {}
         self._lock = threading.Lock()
         self.sample_lock = threading.Lock()  # torch CPU sampling is not worth running in parallel on 2 cores
+        self._classifier: Any = None  # best-of's judge: None = not looked for yet, False = none shipped
 
     def get(self, path: str | Path) -> Any:
         path = Path(path).expanduser().resolve()
@@ -46,6 +47,22 @@ class ModelCache:
                 self._models[path] = loader(path)
             self._models[path] = self._models.pop(path)  # most recently used last
             return self._models[path]
+
+    def scorer(self, class_name: str) -> Callable[[Any], Any]:
+        """Best-of's rating: the shipped yardstick classifier's probability of `class_name`, loaded once.
+        Without a classifier (or for a class it does not know) every candidate rates 0, so best-of still
+        drops knots and cut-off sketches."""
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = _load_classifier()
+        clf = self._classifier
+        if clf is not False and class_name in clf.classes:
+            from plotter.training.classifier import class_scorer
+
+            return class_scorer(clf, class_name)
+        import numpy as np
+
+        return lambda sketches: np.zeros(len(sketches))
 
     def loaded(self) -> list[str]:
         with self._lock:
@@ -66,6 +83,16 @@ def _load_torch_model(path: Path) -> Any:
 
     torch.set_num_threads(max(1, int(os.environ.get("PLOTTER_TORCH_THREADS", "1"))))
     return load_model(path)
+
+
+def _load_classifier() -> Any:
+    """checkpoints/classifier-345.pt (first checkpoint dir that has it), or False."""
+    from plotter.training.classifier import load_classifier
+
+    for d in checkpoint_dirs():
+        if (d / "classifier-345.pt").is_file():
+            return load_classifier(d / "classifier-345.pt")
+    return False
 
 
 def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path | None) -> Path:

@@ -26,6 +26,8 @@ def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     path = find_checkpoint(params.model, params.class_name, params.checkpoint)
     model = models.get(path)
     check_class(model, params.class_name)
+    if params.best_of > 1:
+        return _best_of(model, params, models)
     kept: list[Sketch] = []
     for _ in range(1 if params.seed is not None else 3):  # unseeded: an empty draw is just bad luck
         with models.sample_lock:
@@ -38,6 +40,20 @@ def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     if not kept:
         raise JobError("the model produced only empty sketches; try another --seed or a higher --temperature")
     return kept
+
+
+def _best_of(model: Any, params: DrawParams, models: ModelCache) -> list[Sketch]:
+    """Each sketch the best clean one of `params.best_of` (plotter.models.best_of); a seed reproduces it."""
+    from plotter.models.best_of import best_of
+
+    seed = params.seed if params.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    score = models.scorer(params.class_name)
+
+    def draw(count: int, s: int) -> list[Sketch]:
+        return model.generate(count, temperature=params.temperature, class_name=params.class_name, seed=s)
+
+    with models.sample_lock:
+        return best_of(draw, score, params.n, params.best_of, seed)
 
 
 def sketches_to_json(sketches: Sequence[Sketch]) -> list[list[list[list[float]]]]:
@@ -60,16 +76,19 @@ def plan_sketches(
     paper: str = "a4",
     grid: str | None = None,
     job_name: str | None = None,
+    layout: dict | None = None,
 ) -> Any:
     """Lay out and emit one page with the shared planner (`plotter.job.plan.plan_job`) -> PlannedJob."""
     from plotter.gcode import load_profile
+    from plotter.job.layout_opts import job_options_kwargs
     from plotter.job.plan import JobOptions, plan_job
 
     cols_rows = parse_grid(grid, len(sketches)) if grid else None
     import importlib.util
 
     has_estimate = importlib.util.find_spec("plotter.plan.estimate") is not None
-    options = JobOptions(paper=paper, grid=cols_rows, job_name=job_name, estimate=has_estimate)
+    options = JobOptions(paper=paper, grid=cols_rows, job_name=job_name, estimate=has_estimate,
+                         **job_options_kwargs(layout))
     return plan_job(list(sketches), load_profile(profile), options)
 
 
@@ -86,7 +105,8 @@ def plan_job_params(params: dict, profile: str, paper: str) -> Planned:
     draw = DrawParams.from_dict({k: v for k, v in params.items() if k != "sketches"})
     sketches = sketches_from_json(params.get("sketches"))
     profile, paper = draw.profile or profile, draw.paper or paper
-    job = plan_sketches(sketches, profile, paper, draw.grid, job_name=f"{draw.class_name} x{draw.n}")
+    job = plan_sketches(sketches, profile, paper, draw.grid, job_name=f"{draw.class_name} x{draw.n}",
+                        layout=draw.layout)
     stats = {**_plain_stats(job.stats()), "planned_profile": profile, "planned_paper": paper}
     return Planned(list(job.gcode), stats)
 

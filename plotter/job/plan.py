@@ -53,6 +53,7 @@ class PlannedJob:
     order: Any = None  # plotter.plan.order.OrderStats, when optimized
     estimate: Any = None  # plotter.plan.estimate.TimeEstimate
     counts: dict[str, int] = field(default_factory=dict)
+    pens: list = field(default_factory=list)  # (name, colour, strokes) per pen of a layered page (job/layers)
 
     @property
     def pen_up_before(self) -> float:

@@ -55,7 +55,7 @@ class MDNHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> MDNParams:
         m = self.n_mixtures
-        out = self.proj(h)  # (..., 6M+3)
+        out = self.proj(h).float()  # (..., 6M+3); fp32 even under bf16 autocast: the loss needs the precision
         logit_pi, mu, log_sigma, rho, pen = out.split([m, 2 * m, 2 * m, m, 3], dim=-1)
         lead = h.shape[:-1]
         return MDNParams(

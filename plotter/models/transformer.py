@@ -284,7 +284,8 @@ class SketchTransformer(nn.Module):
         ]
         lr = float(getattr(train_cfg, "lr", 1e-3))
         betas = tuple(getattr(train_cfg, "betas", (0.9, 0.95)))
-        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+        # fused: one kernel over all parameters instead of ~10 small ops per tensor (CPU and CUDA)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

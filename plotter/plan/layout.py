@@ -172,8 +172,12 @@ def layout_sketches(
     bed: Bed | None = None,
     offset: tuple[float, float] = (0.0, 0.0),
     clip: bool = False,
+    keep_scale: float | None = None,
 ) -> Layout:
-    """Fit each sketch into its grid cell on the paper; refuse (or clip) geometry off the bed."""
+    """Fit each sketch into its grid cell on the paper; refuse (or clip) geometry off the bed.
+
+    `keep_scale` (mm per unit, an SVG's physical size): no fitting; the file's origin sits on the paper's
+    top-left corner, so its own page maps onto the paper as drawn (vpype's `read` without `--fit`)."""
     if not sketches:
         raise LayoutError("nothing to lay out: no sketches")
     sheet = choose_orientation(parse_paper(paper) if isinstance(paper, str) else paper, bed, landscape)
@@ -198,7 +202,11 @@ def layout_sketches(
         if sk.is_empty():
             scales.append(0.0)
             continue
-        placed, scale = fit_into(sk, cell, rotate, size)
+        if keep_scale is not None:
+            scale = keep_scale
+            placed = sk.affine(np.array([[scale, 0.0, ox], [0.0, scale, oy]]), unit="mm")
+        else:
+            placed, scale = fit_into(sk, cell, rotate, size)
         strokes += placed.strokes
         scales.append(scale)
     meta = {"sketches": len(sketches), "paper": sheet.name}

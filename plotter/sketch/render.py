@@ -28,7 +28,9 @@ def _cell_size(cell: int | Sequence[int]) -> tuple[int, int]:
     return w, h
 
 
-def _stroke_color(i: int, n: int, color: Color) -> Color:
+def _stroke_color(i: int, n: int, color: Color | list) -> Color:
+    if isinstance(color, list):  # one colour per stroke (the pens of a layered page)
+        return color[i] if i < len(color) else "black"
     if color != "order":
         return color
     r, g, b = colorsys.hsv_to_rgb(0.75 * i / max(1, n - 1), 0.85, 0.8)
@@ -94,7 +96,7 @@ def render_image(
     start: Sequence[float] | None = None,
     captions: bool | Sequence[str] | None = None,
     frame: Sequence[float] | None = None,
-    color: Color = "black",
+    color: Color | list = "black",
     travel_color: Color = (235, 150, 170),
     background: Color = "white",
     supersample: int = 2,
@@ -103,7 +105,8 @@ def render_image(
 
     cell: pixel size of one cell (int or (w, h)); padding: fraction of the cell kept empty around a sketch;
     frame: (x0, y0, x1, y1) in sketch units shown in every cell (default: each sketch's own bounds), e.g. the
-    paper for a page preview; color "order" colours strokes by drawing order; captions True uses meta.
+    paper for a page preview; color "order" colours strokes by drawing order, a list gives each stroke its own
+    (pens); captions True uses meta.
     """
     items = [sketches] if isinstance(sketches, Sketch) else list(sketches)
     if not items:

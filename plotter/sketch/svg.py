@@ -63,8 +63,12 @@ def write_svg(
     start: Sequence[float] | None = None,
     color: str = "black",
     decimals: int = 3,
+    pens: Sequence[tuple[str, str, int]] | None = None,
 ) -> Path:
-    """Write one sketch; `page` = (x, y, width, height) in sketch units (default: bounds plus 2 %)."""
+    """Write one sketch; `page` = (x, y, width, height) in sketch units (default: bounds plus 2 %).
+
+    `pens`: (name, colour, strokes) in drawing order: one Inkscape layer per pen, so vpype and Inkscape see
+    the layers again."""
     if page is None:
         x0, y0, x1, y1 = sketch.bounds() if sketch.strokes else (0.0, 0.0, 1.0, 1.0)
         pad = 0.02 * max(x1 - x0, y1 - y0, 1e-9)
@@ -80,13 +84,17 @@ def write_svg(
     )
     dwg.attribs["viewBox"] = " ".join(_fmt(v) for v in (px, py, pw, ph))
     ink = Inkscape(dwg)
-    layer = ink.layer(label="1 pen", id="layer1")
-    style = dict(fill="none", stroke=color, stroke_width=_fmt(stroke_width))
-    style.update({"stroke-linecap": "round", "stroke-linejoin": "round"})
-    layer.update(style)
-    for s in sketch.strokes:
-        layer.add(dwg.path(d=_d(s, decimals)))
-    dwg.add(layer)
+    at = 0
+    for number, (name, colour, count) in enumerate(pens or [("1 pen", color, len(sketch.strokes))], start=1):
+        label = name if pens is None else f"{number} {name}"
+        layer = ink.layer(label=label, id=f"layer{number}")
+        style = dict(fill="none", stroke=colour, stroke_width=_fmt(stroke_width))
+        style.update({"stroke-linecap": "round", "stroke-linejoin": "round"})
+        layer.update(style)
+        for s in sketch.strokes[at : at + count]:
+            layer.add(dwg.path(d=_d(s, decimals)))
+        at += count
+        dwg.add(layer)
     if travel and sketch.strokes:
         dwg.add(_travel_group(dwg, sketch, start, stroke_width, decimals))
     try:
@@ -187,18 +195,42 @@ def _element_strokes(el: ET.Element, tag: str, tol: float, budget: int) -> list[
 
 
 def _walk(root: ET.Element, tol: float) -> list[np.ndarray]:
-    """Strokes in document order; an explicit stack, as 100k nested `<g>` would pass the recursion limit."""
-    out: list[np.ndarray] = []
+    return [stroke for stroke, _, _ in walk_tagged(root, tol)]
+
+
+_INKSCAPE = "{http://www.inkscape.org/namespaces/inkscape}"
+_STROKE = re.compile(r"(?:^|;)\s*stroke\s*:\s*([^;]+)")
+
+
+def _stroke_of(el: ET.Element, inherited: str | None) -> str | None:
+    m = _STROKE.search(el.get("style") or "")
+    value = (m.group(1) if m else el.get("stroke") or "").strip().lower()
+    return inherited if value in ("", "inherit") else value
+
+
+def walk_tagged(root: ET.Element, tol: float) -> list[tuple[np.ndarray, str | None, str | None]]:
+    """Strokes in document order with their Inkscape layer (label) and stroke colour, both inherited.
+
+    An explicit stack, as 100k nested `<g>` would pass the recursion limit. `<text>` is refused: a plotter
+    cannot draw a font, and dropping it silently loses part of the drawing.
+    """
+    out: list[tuple[np.ndarray, str | None, str | None]] = []
     total = 0
-    stack: list[tuple[ET.Element, np.ndarray]] = [(root, np.eye(3))]
+    stack: list[tuple[ET.Element, np.ndarray, str | None, str | None]] = [(root, np.eye(3), None, None)]
     while stack:
-        el, m = stack.pop()
+        el, m, layer, colour = stack.pop()
         tag = _local(el.tag) if isinstance(el.tag, str) else ""
         if tag in _SKIP or _hidden(el):
             continue
+        if tag in ("text", "tspan", "textPath", "flowRoot"):
+            raise SketchFormatError("has <text>, which a pen plotter cannot draw as a font: convert it to "
+                                    "paths first (Inkscape: Path > Object to Path; vpype: text is not read)")
         m = m @ parse_transform(el.get("transform"))
         if not np.all(np.isfinite(m)):
             raise SketchFormatError(f"<{tag}>: its transforms overflow")
+        if tag == "g" and el.get(f"{_INKSCAPE}groupmode") == "layer":
+            layer = el.get(f"{_INKSCAPE}label") or el.get("id") or f"layer {len(out)}"
+        colour = _stroke_of(el, colour)
         for stroke in _element_strokes(el, tag, tol, MAX_POINTS - total):
             stroke = stroke @ m[:2, :2].T + m[:2, 2]
             if not np.all(np.isfinite(stroke)):
@@ -206,8 +238,8 @@ def _walk(root: ET.Element, tol: float) -> list[np.ndarray]:
             total += len(stroke)
             if total > MAX_POINTS:
                 raise SketchFormatError(f"more than {MAX_POINTS:,} points (simplify it first)")
-            out.append(stroke)
-        stack.extend((child, m) for child in reversed(el))
+            out.append((stroke, layer, colour))
+        stack.extend((child, m, layer, colour) for child in reversed(el))
     return out
 
 

@@ -171,3 +171,16 @@ def load_classifier(path: str | Path) -> Classifier:
     model.to(memory_format=torch.channels_last)
     metrics, provenance = dict(ckpt.get("metrics", {})), dict(ckpt.get("provenance", {}))
     return Classifier(model, classes, spec, metrics, provenance, str(path))
+
+
+def class_scorer(classifier: Classifier, class_name: str) -> Callable[[Sequence[Sketch]], np.ndarray]:
+    """sketches -> the classifier's probability that each is `class_name` (best-of's rating)."""
+    target = classifier.class_index(class_name)
+
+    def score(sketches: Sequence[Sketch]) -> np.ndarray:
+        if not sketches:
+            return np.zeros(0)
+        logits, _ = classifier.predict(classifier.rasterize(sketches))
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1)[:, target].numpy()
+
+    return score

@@ -52,20 +52,29 @@ class TrainConfig:
         None  # wall-clock budget; the loop stops (after a final validation) when spent
     )
     seed: int = 0
-    num_threads: int | None = None  # torch intra-op threads; None = torch's default
+    num_threads: int | None = 1  # torch intra-op threads (2 ran 4-9x slower than 1 on this shared CPU)
+    bf16: bool = False  # forward under torch.autocast(bfloat16): AMX matmuls, pays from width ~256 up
+    cosine_by_time: bool = False  # warmup-cosine follows max(step, wall-clock) progress toward max_minutes
     log_every: int = 50  # steps between progress lines
     out: str = "runs/run"  # run directory
     device: str = "cpu"
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate for `step` (stateless, so resuming needs no scheduler state)."""
+def lr_at(step: int, cfg: TrainConfig, minutes: float = 0.0) -> float:
+    """Learning rate for `step` (stateless, so resuming needs no scheduler state).
+
+    With `cosine_by_time` the cosine runs on whichever is further along, steps or `minutes` of
+    `max_minutes`: on a CPU shared with others the step rate swings several-fold, and a run cut by its time
+    budget should still end at the low learning rate, not in the middle of the schedule.
+    """
     if cfg.lr_schedule == "exp-decay":
         return max(cfg.min_lr, cfg.lr * cfg.lr_decay**step)
     if cfg.lr_schedule == "warmup-cosine":
         if step < cfg.warmup_steps:
             return cfg.lr * (step + 1) / cfg.warmup_steps
         frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        if cfg.cosine_by_time and cfg.max_minutes:
+            frac = max(frac, min(1.0, minutes / cfg.max_minutes))
         return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * frac))
     if cfg.lr_schedule == "constant":
         return cfg.lr
@@ -169,10 +178,11 @@ def fit(
         )
 
     while step < cfg.steps:
-        lr = lr_at(step, cfg)
+        lr = lr_at(step, cfg, minutes())
         for group in opt.param_groups:
             group["lr"] = lr
-        parts = net(next(stream).to(device), step)
+        with torch.autocast(device.type, torch.bfloat16, enabled=cfg.bf16):
+            parts = net(next(stream).to(device), step)
         opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         if cfg.grad_clip > 0:

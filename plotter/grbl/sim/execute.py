@@ -46,6 +46,8 @@ class ExecuteMixin:
         if not self.queue.idle and op.kind != "dwell":
             self.trace.program.append(("dwell", self._last_target, 0.0))
         yield "idle"
+        if op.kind in ("spindle", "sync"):  # spindle/coolant change: the next `?` carries Ov and A:
+            self._ov_counter = 0
         if op.kind == "spindle":
             self.spindle_out = (op.text, op.value)
             if self.config.pen == "servo" and not self.settings.flag(32):
@@ -110,13 +112,11 @@ class ExecuteMixin:
 
     # ------------------------------------------------------------------ limits, alarms, reset
     def _soft_limit_hit(self, target: tuple[float, float, float] | None) -> bool:
+        """Stock GRBL (no HOMING_FORCE_SET_ORIGIN): machine space is [-max_travel, 0] whatever $23 says."""
         if not self.settings.flag(20) or target is None:
             return False
-        mask = int(self.settings[23])
         for i, v in enumerate(target):
-            travel = self.settings[130 + i]
-            lo, hi = (0.0, travel) if mask & (1 << i) else (-travel, 0.0)
-            if not lo - 1e-9 <= v <= hi + 1e-9:
+            if not -self.settings[130 + i] - 1e-9 <= v <= 1e-9:
                 return True
         return False
 
@@ -150,6 +150,8 @@ class ExecuteMixin:
 
     def soft_reset(self) -> None:
         """0x18: ALARM:3 if in motion (position lost: alarm lock), flush everything, banner."""
+        if self.critical and self._task is not None and self._waiting == "reset":
+            self.emit("ok")  # the line that hit the limit finishes (gc_execute_line returns) as GRBL resets
         if self.homing_until is not None:
             self.emit(f"ALARM:{st.ALARM_HOMING_FAIL_RESET}")
             self.alarm = True

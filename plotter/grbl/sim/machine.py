@@ -152,6 +152,12 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             return "Check"
         return "Run" if len(self.queue) else "Idle"
 
+    @property
+    def _blocked(self) -> bool:
+        """GRBL's main loop reads no line: after a critical alarm, asleep, or suspended in a feed hold."""
+        held = (self.queue.holding or self._idle_hold) and not self.jogging
+        return self.critical or self.sleeping or held
+
     # ------------------------------------------------------------------ input
     def receive(self, t: float, data: bytes) -> None:
         """Bytes that reach the machine at time t (they are processed when the machine gets there)."""
@@ -168,7 +174,7 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
             return
         if got >= 0x80:
             return  # GRBL throws away unknown extended-ASCII bytes
-        if self._task is None and not self.rx and not self.critical and not self.sleeping:
+        if self._task is None and not self.rx and not self._blocked:
             self._assemble(got)
         elif len(self.rx) < self.config.rx_size - 1:  # a ring buffer of N holds N-1
             self.rx.append(got)
@@ -279,7 +285,7 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
         while True:
             if self._task is not None and not self._step_task():
                 return
-            if self.critical or self.sleeping or not self.rx:
+            if self._blocked or not self.rx:
                 return
             self._assemble(self.rx.popleft())
 

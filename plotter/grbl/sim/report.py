@@ -18,7 +18,8 @@ class ReportMixin:
     def realtime(self, c: int) -> bool:
         """Handle a real-time byte; False if `c` is an ordinary character for the RX buffer."""
         if c == 0x3F:  # '?'
-            self.emit(self.status_report())
+            if not self.critical:  # after ALARM:1/2 GRBL spins until a reset: not even a status report
+                self.emit(self.status_report())
         elif c == 0x18:
             self.soft_reset()
         elif c == 0x21:  # '!'

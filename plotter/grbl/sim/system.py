@@ -158,7 +158,9 @@ class SystemMixin:
     def _home(self, line: str) -> Generator[object, None, int]:
         """$H: seek, locate, pull off (timed from $24-$27 and the travel).
 
-        Position becomes 0 afterwards, as in plotter builds with HOMING_FORCE_SET_ORIGIN.
+        Afterwards the position is where stock GRBL (no HOMING_FORCE_SET_ORIGIN) puts it: -pull-off on an
+        axis homed toward +, pull-off - max travel on one homed toward - ($23 bit set): machine space is
+        always [-max_travel, 0], which is what soft limits check.
         """
         if not self.settings.flag(22):
             return st.SETTING_DISABLED
@@ -173,10 +175,12 @@ class SystemMixin:
         per_cycle = [(d + pull) / seek_v + 2 * pull / locate_v + 3 * s[26] / 1000.0 for d in seek]
         self.homing_until = self.now + per_cycle[2] + max(per_cycle[0], per_cycle[1])  # Z first, then X and Y
         yield "homed"
-        self.queue.position = (0.0, 0.0, 0.0)
+        mask = int(s[23])
+        home = tuple(pull - s[130 + i] if mask & (1 << i) else -pull for i in range(3))
+        self.queue.position = home
         self.queue.clear()
-        self._last_target = (0.0, 0.0, 0.0)
-        self.gc.position = [0.0, 0.0, 0.0]
+        self._last_target = home
+        self.gc.position = list(home)
         self.alarm = False
         self._run_startup_lines()
         return st.OK
@@ -199,7 +203,9 @@ class SystemMixin:
         if not body or any(ch in body for ch in "GM") and not all(w in ("G20", "G21", "G90", "G91", "G53")
                                                                   for w in _g_words(body)):  # fmt: skip
             return st.INVALID_JOG_COMMAND
-        if "F" not in body or not any(a in body for a in "XYZ"):
+        if "F" not in body:
+            return st.UNDEFINED_FEED_RATE
+        if not any(a in body for a in "XYZ"):
             return st.INVALID_JOG_COMMAND
         gc = _copy_gc(self.gc)
         try:
