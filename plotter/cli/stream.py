@@ -336,7 +336,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         if not yes:
             click.confirm("continue?", default=True, abort=True)
         start, preamble = plan.start_index, plan.preamble
-    bed_hint = "pass --profile for this machine's bed" if not profile else ""
+    bed_hint = "re-plan it with `plotter export --clip` to cut it at the bed edge"
+    bed_hint = bed_hint if profile else f"pass --profile for this machine's bed, or {bed_hint}"
     bed_profile = profile or os.environ.get("PLOTTER_PROFILE", "grbl-servo")
     check_program_bed(lines, machine_bed(bed_profile), bed_hint)  # before connecting: nothing moves
     journal_path = journal_path or resume_path or file.with_name(file.name + ".journal")
