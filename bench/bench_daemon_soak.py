@@ -7,7 +7,8 @@ simulated GRBL plotters (`grblsim://`, wall clock at `--speed`x real time, opene
 connection per thread.
 
 1. 50 threads submit 10 G-code jobs each, at once (held in the queue);
-2. baseline: `list` latency with the 500 jobs queued and nothing else happening (same run);
+2. baseline: `list` latency with the 500 jobs queued and nothing else happening, measured before the load
+   and again after it (same run, same 500 rows: a busy shared machine shifts both halves alike);
 3. the jobs are released; while the plotters draw them, every `--fault-every` seconds the soak either kills
    the daemon (`Service.kill()`: threads stop without touching the job file, as SIGKILL would leave it; then a
    new daemon starts on the same file and `resume`s what it finds interrupted) or pulls a plotter's cable
@@ -15,7 +16,7 @@ connection per thread.
 4. until every job is done. Printed: faults survived, jobs lost (not done at the end), jobs duplicated (a job
    row the clients did not submit, or a job done more than once), and `list` latency under load vs baseline.
 
-    python bench/bench_daemon_soak.py [--jobs 500] [--clients 50] [--faults 12] [--speed 40]
+    python bench/bench_daemon_soak.py [--jobs 500] [--clients 50] [--faults 24] [--fault-every 1.5] [--speed 40]
 """
 
 from __future__ import annotations
@@ -186,6 +187,11 @@ def soak(args: argparse.Namespace) -> dict:
         time.sleep(0.5)
     loaded.stop.set()
     loaded.join()
+    after = Lister(cfg.socket)  # the same 500 rows, idle again: the baseline's second half
+    after.start()
+    time.sleep(args.baseline_s)
+    after.stop.set()
+    after.join()
     rows = call(cfg.socket, "list", states=None, limit=100_000)
     done_twice = 0
     for job_id in ids:
@@ -199,7 +205,8 @@ def soak(args: argparse.Namespace) -> dict:
         "jobs": args.jobs, "clients": args.clients, "submitted": len(ids), "submit_errors": submit_errors,
         "submit_s": round(submit_s, 2), "kills": kills, "usb_drops": drops,
         "lost": lost + (args.jobs - len(ids)), "duplicated": (len(rows) - len(ids)) + done_twice,
-        "list_baseline": percentiles(baseline.samples), "list_under_load": percentiles(loaded.samples),
+        "list_baseline": percentiles(baseline.samples + after.samples),
+        "list_under_load": percentiles(loaded.samples),
         "list_failed_calls_during_kills": loaded.failures, "sim_speed": args.speed,
         "wall_s": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
@@ -209,8 +216,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=500)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--faults", type=int, default=12, help="kills and USB drops, alternately")
-    ap.add_argument("--fault-every", type=float, default=2.0)
+    ap.add_argument("--faults", type=int, default=24, help="kills and USB drops, alternately")
+    ap.add_argument("--fault-every", type=float, default=1.5)
     ap.add_argument("--speed", type=float, default=40.0, help="simulated plotters run N times real time")
     ap.add_argument("--baseline-s", type=float, default=5.0)
     ap.add_argument("--timeout-s", type=float, default=900.0)

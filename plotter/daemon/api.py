@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import socketserver
 import threading
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class _UnixHandler(socketserver.BaseRequestHandler):
         if not slots.acquire():
             self._send(_error(f"daemon busy: {slots.limit} connections open; try again"))
             return
+        live: set = self.server.live  # type: ignore[attr-defined]
+        live.add(self.request)
         try:
             reader = LineReader(self.request)
             while True:
@@ -62,6 +65,7 @@ class _UnixHandler(socketserver.BaseRequestHandler):
         except OSError:  # the client went away mid-reply
             return
         finally:
+            live.discard(self.request)
             slots.release()
 
     def _send(self, out: dict) -> None:
@@ -97,6 +101,7 @@ class UnixServer:
         self._inode = os.lstat(self.path).st_ino
         server.handler = self.handler  # type: ignore[attr-defined]
         server.slots = ConnectionSlots()  # type: ignore[attr-defined]
+        server.live = set()  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.1,), name="plotter-api-unix", daemon=True
@@ -109,6 +114,11 @@ class UnixServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        for conn in list(self._server.live):  # type: ignore[attr-defined]
+            try:  # open connections end with the server, as they would with its process
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._server = None
         try:  # only our own socket: never a file someone put there since
             if os.lstat(self.path).st_ino == self._inode:
