@@ -16,7 +16,8 @@ connection per thread.
 4. until every job is done. Printed: faults survived, jobs lost (not done at the end), jobs duplicated (a job
    row the clients did not submit, or a job done more than once), and `list` latency under load vs baseline.
 
-    python bench/bench_daemon_soak.py [--jobs 500] [--clients 50] [--faults 24] [--fault-every 1.5] [--speed 40]
+    python bench/bench_daemon_soak.py [--jobs 500] [--clients 50] [--faults 24] [--fault-every 1.5]
+                                      [--speed 40]
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ class _UnixHandler(socketserver.BaseRequestHandler):
                 if line is None:
                     return
                 self._send(_reply(self.server.handler, line))  # type: ignore[attr-defined]
-        except OSError:  # the client went away mid-reply
+        except OSError:  # the client went away mid-request (Ctrl-C on `plotter draw`): not an error
+            log.debug("API client disconnected mid-request")
             return
         finally:
             live.discard(self.request)
