@@ -2,13 +2,17 @@
 
 Why: a program `G0 X5000 Y-3000` sent to a 310 x 220 mm plotter drives the carriage into its frame (no limit
 switches on most pen plotters). Every path to a machine (daemon job, `plotter stream`, `draw`, `sim`) calls
-`check_program_bed` with the device's bed: from its profile, narrowed by GRBL's `$130/$131` travel when
-soft limits (`$20=1`) say GRBL itself trusts those numbers (`bed_from_settings`).
+`check_program_bed` with the device's bed (`machine_bed`): the profile's bed, and, when GRBL enforces soft
+limits (`$20=1`), its `$130/$131` travel: a program wider or taller than that can never fit, wherever the
+work origin is (a program that fits but sits wrong relative to GRBL's work offset is stopped by GRBL itself
+with ALARM:2).
 
 The model is the one our emitter writes for: work coordinates are bed coordinates (X 0..width, Y 0..height),
 the program starts at 0,0. Moves are followed through G90/G91, G20/G21, G0/G1/G2/G3 (arcs by their true
 extremes), `$J=` jogs, G28/G30 (their intermediate point) and G53. A program that moves the work origin
-(G92, G10, G55-G59) cannot be checked against the bed and is refused as such.
+(G92, G10, G55-G59) cannot be checked against the bed and is refused as such, except for the profile's own
+work-offset lines (`bed.machine_space: negative`: `G10 L2 P1 X-width Y-height`, which puts work 0,0 on the
+bed's corner, the frame this check assumes).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class BedBox:
     height: float
     y_up: bool = True
     source: str = "profile"
+    origin_lines: tuple[str, ...] = ()  # the profile's own work-offset lines, allowed in a program
+    travel: tuple[float, float] | None = None  # GRBL's $130/$131 when soft limits are on: the largest span
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,20 @@ class OffBedError(LayoutError):
 
 
 def bed_of(profile: object) -> BedBox:
+    from dataclasses import replace
+
+    from plotter.gcode.emitter import work_offset_lines
+
     bed = profile.bed  # type: ignore[attr-defined]
-    return BedBox(float(bed.width), float(bed.height), bed.origin == "bottom-left", "profile")
+    box = BedBox(float(bed.width), float(bed.height), bed.origin == "bottom-left", "profile")
+    origin = tuple(strip_line(line)[0] for line in work_offset_lines(profile))  # type: ignore[arg-type]
+    return replace(box, origin_lines=origin)
 
 
 def bed_from_settings(box: BedBox, settings: dict) -> BedBox:
-    """Narrow `box` to GRBL's `$130/$131` max travel when soft limits are on (`$20=1`)."""
+    """Add GRBL's `$130/$131` max travel when soft limits are on (`$20=1`): the span a program may have."""
+    from dataclasses import replace
+
     try:
         soft = int(float(settings.get(20, 0))) == 1
         travel = (float(settings[130]), float(settings[131]))
@@ -60,10 +74,7 @@ def bed_from_settings(box: BedBox, settings: dict) -> BedBox:
         return box
     if not soft or min(travel) <= 0:
         return box
-    width, height = min(box.width, travel[0]), min(box.height, travel[1])
-    if (width, height) == (box.width, box.height):
-        return box
-    return BedBox(width, height, box.y_up, f"{box.source} and GRBL $130/$131")
+    return replace(box, travel=travel)
 
 
 def _arc_points(start: tuple[float, float], end: tuple[float, float], center: tuple[float, float],
@@ -100,10 +111,11 @@ def _arc_center(start: tuple[float, float], end: tuple[float, float], words: dic
     return (start[0] + words.get("I", 0.0) * scale, start[1] + words.get("J", 0.0) * scale)
 
 
-def program_extent(lines: Iterable[str]) -> Extent | None:
+def program_extent(lines: Iterable[str], origin_lines: tuple[str, ...] = ()) -> Extent | None:
     """Bounding box (mm, work coordinates) of every point the program passes; None if it never moves."""
     x = y = 0.0
     relative, scale, motion = False, 1.0, "0"
+    offset = _work_offset(origin_lines)  # G53 moves are machine coordinates: work = machine - offset
     xs: list[float] = []
     ys: list[float] = []
     for number, raw in enumerate(lines, start=1):
@@ -114,18 +126,22 @@ def program_extent(lines: Iterable[str]) -> Extent | None:
             continue
         words, _ = parse_words(line)
         gs = {_code(v) for k, v in words if k == "G"}
-        if gs & _ORIGIN_MOVES:
+        if gs & _ORIGIN_MOVES and line not in origin_lines:
             code = sorted(gs & _ORIGIN_MOVES)[0]
             raise OffBedError(
                 f"line {number}: G{code} moves the work origin, so the program cannot be checked against "
                 f"the bed; refused"
             )
+        if gs & {"10", "92"}:  # the allowed work-offset line: axis words that are not a move
+            continue
         relative = True if "91" in gs else False if "90" in gs else relative
         scale = 25.4 if "20" in gs else 1.0 if "21" in gs else scale
         values = {k: float(v) for k, v in words if k in "XYIJR"}
         motion = next((g for g in gs if g in ("0", "1", "2", "3", "80")), motion)
         if not ({"X", "Y"} & set(values)) and not gs & {"28", "30"}:
             continue
+        if "53" in gs:  # absolute machine coordinates, this line only
+            values = {k: v - offset[k == "Y"] if k in "XY" else v for k, v in values.items()}
         tx = values.get("X", 0.0 if relative else None)
         ty = values.get("Y", 0.0 if relative else None)
         nx = x + tx * scale if relative else (tx * scale if tx is not None else x)
@@ -150,6 +166,14 @@ def program_extent(lines: Iterable[str]) -> Extent | None:
     return Extent(min(xs), min(ys), max(xs), max(ys))
 
 
+def _work_offset(origin_lines: tuple[str, ...]) -> tuple[float, float]:
+    for line in origin_lines:
+        words = dict(parse_words(line)[0])
+        if words.get("G") == "10":
+            return (float(words.get("X", 0.0)), float(words.get("Y", 0.0)))
+    return (0.0, 0.0)
+
+
 def overflow(extent: Extent, bed: BedBox) -> dict[str, float]:
     """mm past each side of the bed (only the sides it crosses)."""
     low_y, high_y = ("bottom", "top") if bed.y_up else ("top", "bottom")
@@ -164,9 +188,17 @@ def overflow(extent: Extent, bed: BedBox) -> dict[str, float]:
 
 def check_program_bed(lines: Iterable[str], bed: BedBox, hint: str = "") -> Extent | None:
     """Refuse (`OffBedError`) a program that leaves `bed`, naming the overflow per side in mm."""
-    extent = program_extent(lines)
+    extent = program_extent(lines, bed.origin_lines)
     if extent is None:
         return None
+    if bed.travel is not None:
+        span = (extent.xmax - extent.xmin, extent.ymax - extent.ymin)
+        if span[0] > bed.travel[0] + _TOL or span[1] > bed.travel[1] + _TOL:
+            raise OffBedError(
+                f"program spans {span[0]:.1f} x {span[1]:.1f} mm; GRBL's soft limits allow "
+                f"{bed.travel[0]:g} x {bed.travel[1]:g} mm ($130/$131): it cannot fit; nothing was sent"
+                + (f"; {hint}" if hint else "")
+            )
     over = overflow(extent, bed)
     if over:
         sides = ", ".join(f"{v:.1f} mm past the {side}" for side, v in over.items())
