@@ -78,8 +78,13 @@ class PositionCheck:
         if wco is not None:
             self.wco = tuple(wco)  # type: ignore[assignment]
 
-    def offsets_may_change(self) -> None:
-        self.wco = None  # judge nothing until GRBL reports the new WCO
+    def offsets_may_change(self, index: int) -> None:
+        """Line `index` (G10, G54.., G92) may move the work frame: judge nothing until GRBL reports the new
+        WCO, and forget work positions from before it (the origin included; axes come back as named)."""
+        self.wco = None
+        self.origin, self.lead_in = None, []
+        self.planned[: index + 1] = [None] * (index + 1)
+        self.planned[index + 1 :] = planned_positions(self.cleaned[index + 1 :])
 
     def _at(self, index: int) -> Vec | None:
         """Planned work position after line `index - 1` (the origin before the first streamed line)."""

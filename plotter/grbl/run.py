@@ -123,7 +123,7 @@ class Run:
             if isinstance(action, Acked):
                 self.idle_since = None
                 if self.position is not None and changes_offsets(self.flow.cleaned[action.index]):
-                    self.position.offsets_may_change()
+                    self.position.offsets_may_change(action.index)
                 if action.code is not None:
                     self.position = None  # GRBL skipped that line: the error stops the job, the path is moot
                 if action.code is not None and self.journal:

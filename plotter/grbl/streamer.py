@@ -72,8 +72,8 @@ class Streamer:
         self.silent_alarm = False
         if status is None and not reset:  # after ALARM:1/2 GRBL answers nothing, not even `?`, until Ctrl-X
             link.write(RESET)
-            banner = link.wait_for(lambda r: isinstance(r, Banner), wake_timeout)
-            status = link.status(timeout=status_wait) if banner is not None else None
+            banner = link.wait_for(lambda r: isinstance(r, Banner), max(wake_timeout, 5.0))
+            status = link.status(timeout=max(status_wait, 3.0)) if banner is not None else None
             self.silent_alarm = status is not None
         if status is None:
             raise DeviceError("no answer from GRBL (no banner, no status report, not even after a soft"
