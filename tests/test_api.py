@@ -121,3 +121,33 @@ def test_stale_socket_is_replaced(tmp_path) -> None:
         server.stop()
     assert not path.exists()
     assert find_daemon(path) is None
+
+
+def test_a_client_that_vanishes_mid_request_leaves_no_traceback(tmp_path, capfd) -> None:
+    """Ctrl-C on `plotter draw` while it waits on the daemon: the reply finds the socket reset (issue 15)."""
+    import struct
+    import threading
+
+    answered = threading.Event()
+
+    def slow(req: object) -> dict:  # a `wait` that returns after the client has gone
+        gone.wait(5)
+        answered.set()
+        return {"ok": True, "result": "x" * 1_000_000}
+
+    gone = threading.Event()
+    path = tmp_path / "d" / "s.sock"
+    server = UnixServer(path, slow)
+    server.start()
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(path))
+        s.sendall(b'{"op": "wait"}\n')
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        gone.set()
+        assert answered.wait(5)
+    finally:
+        server.stop()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err

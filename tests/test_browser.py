@@ -36,7 +36,8 @@ if not (REPO / "checkpoints" / "sketch_rnn-cat.pt").exists():
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     cfg = parse_config({
-        "devices": {"sim": {"port": "grblsim://?speed=10"}},
+        # `parked` never connects: jobs queued for it stay queued (tests that only look at what was queued)
+        "devices": {"sim": {"port": "grblsim://?speed=10"}, "parked": {"port": str(tmp / "no-such-tty")}},
         "socket": str(tmp / "run" / "d.sock"),
         "store": str(tmp / "jobs.sqlite3"),
         "http": {"enabled": True, "port": 0, "token": TOKEN},
@@ -146,6 +147,7 @@ def test_draw_together_queues_the_chosen_completion(page, daemon) -> None:
         page.mouse.up()
     page.fill("#together-class", "cat")
     page.fill("#together-n", "3")
+    page.select_option("#together-form .device-select", "parked")
     page.click("#together-go")
     page.wait_for_selector("#together-cells .cell >> nth=2")
     page.click("#together-cells .cell >> nth=1")
@@ -154,8 +156,9 @@ def test_draw_together_queues_the_chosen_completion(page, daemon) -> None:
     job = daemon.store.get(int(page.inner_text("#submit-note").split()[-1]))
     assert job.kind == "draw" and job.params["n"] == 1 and len(job.params["sketches"]) == 1
     assert len(job.params["sketches"][0]) >= 2  # the user's two strokes, then the model's
-    page.wait_for_selector(f"#queue tr[data-id='{job.id}']")
-    daemon.cancel(job.id)  # leave the plotter free
+    page.wait_for_selector(f"#queue tr[data-id='{job.id}'][data-state=queued]")
+    assert job.device == "parked"
+    daemon.cancel(job.id)
 
 
 def test_unknown_class_is_an_error_in_the_page(page) -> None:
@@ -169,7 +172,7 @@ def test_unknown_class_is_an_error_in_the_page(page) -> None:
 
 def test_upload_refuses_bad_gcode_in_the_page_and_queues_good_files(page, daemon) -> None:
     page.click(".tabs button[data-tab=upload]")
-    page.select_option("#upload-form .device-select", "sim")
+    page.select_option("#upload-form .device-select", "parked")
     bad = {"name": "bad.gcode", "mimeType": "text/plain", "buffer": b"G21\nG1 X10 Q5\n"}
     page.set_input_files("#upload-file", files=[bad])
     page.click("#upload-form button[type=submit]")
@@ -181,6 +184,6 @@ def test_upload_refuses_bad_gcode_in_the_page_and_queues_good_files(page, daemon
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("#submit-note:has-text('tri.svg')")
     job = daemon.store.get(int(page.inner_text("#submit-note").split()[2]))
-    assert job.kind == "draw" and job.params["class"] == "tri.svg" and job.device == "sim"
+    assert job.kind == "draw" and job.params["class"] == "tri.svg" and job.device == "parked"
     assert page.inner_text("#upload-error") == ""
     daemon.cancel(job.id)

@@ -97,3 +97,21 @@ def test_a_checkpoint_carries_its_own_default_temperature(saved, tmp_path):
         torch.save(ckpt, tmp_path / "bad.pt")
         with pytest.raises(CheckpointError, match="sampling temperature"):
             load_model(tmp_path / "bad.pt")
+
+
+def test_a_checkpoint_carries_its_knot_cure(tmp_path):
+    from plotter.models.checkpoint import set_sampling
+    from plotter.models.transformer import SketchTransformer, TransformerConfig
+
+    m = SketchTransformer(TransformerConfig(block_size=8, n_layer=1, n_head=1, n_embd=8, n_mixtures=2))
+    path = save_checkpoint(tmp_path / "t.pt", m)
+    set_default_temperature(path, 0.5, "a test")
+    set_sampling(path, 6, 1.0, "a sweep")
+    back = load_model(path)
+    assert (back.default_temperature, back.knot_cap, back.pen_temperature) == (0.5, 6, 1.0)
+    for bad in ({"knot_cap": 2}, {"knot_cap": "x"}, {"pen_temperature": 0}):
+        ckpt = load_checkpoint(path)
+        ckpt["sampling"] = bad
+        torch.save(ckpt, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match="sampling"):
+            load_model(tmp_path / "bad.pt")

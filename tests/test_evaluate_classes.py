@@ -176,12 +176,17 @@ def test_cli_reports_every_class_of_a_checkpoint(tmp_path) -> None:
     assert "| sketch_rnn-cat.pt (sketch-rnn) | 0.4 | 1000 | 0.475 | 0.614 | 0.773 |" in table
     assert (out / "multi-classes-t0.4-ratio.png").stat().st_size > 0
     assert (out / "multi-classes-t0.4-grid.png").stat().st_size > 0
+    res = CliRunner().invoke(cli, args + ["--best-of", "3"])  # what draw delivers, reported apart
+    assert res.exit_code == 0, res.output
+    best = json.loads((out / "multi-best3-classes-t0.4-report.json").read_text())
+    assert all(r["n"] == 4 for r in best["rows"]) and best["checkpoint"].endswith("multi-best3.pt")
 
 
 @pytest.mark.parametrize(("extra", "code", "words"), [
     (["--classes", "cat,dgo"], 1, "Error: unknown class 'dgo'; did you mean dog?"),
     (["--classes", "cat", "--grid-classes", "dog"], 2, "dog not among --classes"),
     (["--classes", "all", "--class", "cat"], 2, "--classes needs a CHECKPOINT"),
+    (["--best-of", "4"], 2, "add --classes"),
 ])  # fmt: skip
 def test_cli_bad_class_options_are_one_line(tmp_path, extra, code, words) -> None:
     ckpt = save(tiny_rnn(["cat", "dog", "apple"]), tmp_path / "multi.pt")

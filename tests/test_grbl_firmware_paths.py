@@ -6,6 +6,7 @@ roughly real-time on a busy machine.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import signal
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import serial
 from click.testing import CliRunner
 
@@ -176,3 +178,88 @@ def test_m0_in_the_file_stops_with_a_message_and_continues_on_enter(grbl_firmwar
     cli.proc.stdin.flush()
     assert cli.finish() == 0, cli.output
     assert "done:" in cli.output
+
+
+# --- plotter draw --device --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised Sketch-RNN: enough to exercise sample -> plan -> stream."""
+    torch = pytest.importorskip("torch")
+    from plotter.models.checkpoint import save_checkpoint
+    from plotter.models.sketch_rnn import SketchRNN, SketchRNNConfig
+
+    torch.manual_seed(0)
+    cfg = SketchRNNConfig(enc_hidden=8, dec_hidden=16, z_size=4, n_mixtures=2, max_len=40, n_classes=2,
+                          class_embed=4)  # fmt: skip
+    model = SketchRNN(cfg)
+    model.scale, model.classes = 20.0, ["cat", "cake"]
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "sketch_rnn-cat.pt", model)
+
+
+def test_draw_device_alarm_mid_job_is_one_line_with_the_resume_command(grbl_firmware, tiny_checkpoint,
+                                                                        tmp_path, monkeypatch) -> None:
+    """Soft limits on, machine unlocked at machine zero: our first move into +X earns ALARM:2 on the firmware.
+
+    Was: a 40-line TypeError traceback from `raise type(exc)(...)`, and no resume command."""
+    path = grbl_firmware(LIMITS)
+    with serial.Serial(path, 115200, timeout=0.1) as port:
+        _say(port, b"$X\n", b"ok")
+    monkeypatch.chdir(tmp_path)
+    args = ["draw", "--class", "cat", "--checkpoint", str(tiny_checkpoint), "--seed", "1"]
+    r = CliRunner().invoke(main, [*args, "--device", path, "--yes", "--no-daemon"])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "ALARM:2" in errors[0], r.output
+    assert f"resume with: plotter stream cat.gcode -d {path} --resume cat.journal.jsonl" in errors[0]
+    assert (tmp_path / "cat.gcode").exists() and (tmp_path / "cat.journal.jsonl").exists()
+
+
+# --- soft limits on, a Z-axis pen -------------------------------------------------------------------
+def _homed_z_job(tmp_path: Path) -> tuple[Path, Path]:
+    """A square drawn by the Z-pen profile on a machine whose coordinates are [-travel, 0] (homed GRBL)."""
+    import numpy as np
+
+    from plotter.gcode import emit, load_profile
+    from plotter.sketch import Sketch
+
+    prof = tmp_path / "homed-z.yaml"
+    prof.write_text("extends: grbl-z\nname: homed-z\nbed: {machine_space: negative}\n")
+    square = Sketch([np.array([[10.0, 10], [30, 10], [30, 30], [10, 30], [10, 10]])], unit="mm")
+    job = tmp_path / "square.gcode"
+    job.write_text("\n".join(emit(square, load_profile(str(prof)))) + "\n")
+    return job, prof
+
+
+HOMED = {**LIMITS, 130: 310, 131: 220, 132: 10}
+
+
+def test_z_profile_with_soft_limits_draws_on_the_simulator_after_homing(tmp_path) -> None:
+    job, prof = _homed_z_job(tmp_path)
+    from plotter.grbl.protocol_grblsim import Serial as SimSerial
+    from plotter.grbl.streamer import Streamer
+
+    with SimSerial.simulated(timeout=60.0, latency_ms=0.0, settings={**HOMED, 23: 0}, pen="z",
+                             pen_z=-3.5) as port:  # machine Z: down -4, up -1
+        port.write(b"$H\n")  # homes to -pull-off, as stock GRBL does
+        assert port.read_until(b"ok\r\n").endswith(b"ok\r\n")
+        port.timeout = 0.05
+        streamer = Streamer(port)
+        streamer.connect()
+        lines = job.read_text().splitlines()
+        assert streamer.stream(lines).status == "done"  # no ALARM:2: every target inside [-travel, 0]
+        drawn = [seg for seg in port.machine.trace.segments if seg.pen_down]
+        length = sum(math.dist(seg.start[:2], seg.end[:2]) for seg in drawn)
+        assert length == pytest.approx(80.0, abs=0.01)  # the square, pen down, and nothing else
+
+
+def test_z_profile_with_soft_limits_streams_to_the_firmware(grbl_firmware, tmp_path) -> None:
+    """Stock GRBL with $20=1 $22=1: unlocked at machine zero (grbl-sim has no switches to home on)."""
+    job, prof = _homed_z_job(tmp_path)
+    path = grbl_firmware(HOMED, speed=0.5)
+    r = CliRunner().invoke(main, ["stream", str(job), "-d", path, "--unlock", "--profile", str(prof), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "done:" in r.output and "ALARM" not in r.output
+    with serial.Serial(path, 115200, timeout=0.1) as port:
+        reply = _poll(port, b"Idle")
+    assert b"MPos:-310.000,-220.000," in reply  # back at work 0,0: the bed's corner, far from the switches

@@ -71,9 +71,13 @@ def test_default_output_is_a_png_named_after_the_class(ckpt, tmp_path, monkeypat
 def test_sample_finds_the_shipped_checkpoint_by_model_and_class(tmp_path, monkeypatch) -> None:
     save(tiny_rnn(["cat"]), tmp_path / "sketch_rnn-cat.pt")
     monkeypatch.setenv("PLOTTER_CHECKPOINTS", str(tmp_path))
-    res = _run(["sample", "--class", "cat", "-n", "2", "--json", str(tmp_path / "o.json")])
+    out = str(tmp_path / "o.json")
+    res = _run(["sample", "--model", "sketch-rnn", "--class", "cat", "-n", "2", "--json", out])
     assert res.exit_code == 0, res.output
     assert "sketch-rnn cat x2" in res.output
+    save(tiny_transformer(["cat"]), tmp_path / "transformer-cat.pt")
+    res = _run(["sample", "--class", "cat", "-n", "2", "--json", str(tmp_path / "o.json")])
+    assert res.exit_code == 0 and "transformer cat x2" in res.output  # no --model: the better model
 
 
 @pytest.mark.parametrize(

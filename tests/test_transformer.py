@@ -306,3 +306,27 @@ def test_pen_position_features_follow_the_sum_of_offsets():
         first = m.mdn_params(x[:, :5], cache=cache)
         rest = m.mdn_params(x[:, 5:], cache=cache)
     torch.testing.assert_close(torch.cat([first.mu, rest.mu], 1), a.mu, rtol=1e-4, atol=1e-5)
+
+
+def test_knot_cap_lifts_the_pen_and_keeps_cached_equal_to_uncached():
+    from plotter.models.best_of import longest_tiny_run
+
+    m = rough_model()
+    m.scale = 0.5  # every step of this rough model is "tiny" (< 5 px): knots everywhere
+    free = m.generate(12, temperature=0.7, seed=3)
+    assert max(longest_tiny_run(s) for s in free) >= 6
+    m.knot_cap = 4
+    capped = m.generate(12, temperature=0.7, seed=3)
+    assert max(longest_tiny_run(s) for s in capped) <= 4  # lifted at the 4th tiny step in a row
+    assert_same_sketches(capped, m.generate(12, temperature=0.7, seed=3, use_cache=False))
+
+
+def test_pen_temperature_changes_only_the_pen_choice():
+    from plotter.models.mdn import MDNParams, sample_mdn
+
+    z = torch.zeros
+    pen = torch.tensor([[0.0, 0.0, -1.0]]).expand(4000, 3)
+    p = MDNParams(z(4000, 2), z(4000, 2, 2), z(4000, 2, 2), z(4000, 2), pen)
+    sharp = sample_mdn(p, 0.4, torch.Generator().manual_seed(1))
+    calm = sample_mdn(p, 0.4, torch.Generator().manual_seed(1), pen_temperature=1.0)
+    assert float(sharp[:, 4].mean()) < 0.15 < float(calm[:, 4].mean())  # the end, e^-1 / (2 + e^-1) ~ 0.16

@@ -39,7 +39,7 @@ def _hms(seconds: float | None) -> str:
     "--model",
     type=click.Choice(["sketch-rnn", "transformer"]),
     default=None,
-    help="Which model samples [default: sketch-rnn if shipped for the class, else transformer].",
+    help="Which model samples [default: the better one for the class: the transformer where one knows it].",
 )
 @click.option(
     "--checkpoint",

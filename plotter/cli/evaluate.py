@@ -75,6 +75,8 @@ class _Bars:
 @click.option("--compare-dir", type=click.Path(file_okay=False), default="checkpoints/eval",
               show_default=True,
               help="With --classes: single-class reports (*-report.json) to set the cat row beside.")
+@click.option("--best-of", "best_of", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="With --classes: judge what `draw --best-of K` delivers (the raw model is K = 1).")
 @click.option("--threads", type=click.IntRange(1, 64), default=None,
               help="torch CPU threads [default: up to 4].")
 @click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True,
@@ -82,7 +84,7 @@ class _Bars:
 def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, class_name: str | None, n: int,
              temperature: float | None, seed: int, out_dir: str, grid_size: int, as_json: bool, quiet: bool,
              real_baseline: bool, classes_spec: str | None, per_class: int, grid_classes: str | None,
-             compare_dir: str, threads: int | None, split: str) -> None:
+             compare_dir: str, best_of: int, threads: int | None, split: str) -> None:
     """Judge a model checkpoint: held-out NLL, recognizability, diversity and termination of its samples.
 
     Recognizability is the share of N samples at temperature T that the classifier puts in the target class,
@@ -104,6 +106,8 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     from plotter.training.evaluate import RealDrawings
     from plotter.training.evaluate import evaluate as run_evaluate
 
+    if best_of > 1 and classes_spec is None:
+        raise click.UsageError("--best-of judges a multiclass checkpoint per class: add --classes")
     if classes_spec is not None and split != "test":
         raise click.UsageError("--classes judges against each class's test drawings; drop --split")
     if classes_spec is not None and (class_name or real_baseline or checkpoint is None):
@@ -120,7 +124,7 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     bars = _Bars(enabled=not quiet)
     if classes_spec is not None:
         _per_class(checkpoint, clf, data, classes_spec, per_class, temperature, seed, out_dir, grid_classes,
-                   compare_dir, as_json, bars)
+                   compare_dir, as_json, bars, best_of)
         return
     model = RealDrawings.load(data, class_name, seed) if real_baseline else None
     name = f"real-{class_name}.train" if real_baseline else checkpoint
@@ -141,7 +145,7 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
 
 def _per_class(checkpoint: str, clf: object, data: str, spec: str, per_class: int, temperature: float | None,
                seed: int, out_dir: str, grid_classes: str | None, compare_dir: str, as_json: bool,
-               bars: _Bars) -> None:
+               bars: _Bars, best_of: int = 1) -> None:
     """`--classes`: the per-class report of a multiclass checkpoint (issue 7)."""
     import json
 
@@ -158,9 +162,16 @@ def _per_class(checkpoint: str, clf: object, data: str, spec: str, per_class: in
         if missing:
             raise click.BadParameter(f"{', '.join(missing)} not among --classes", param_hint="--grid-classes")
     click.echo(f"judging {len(names)} classes x {per_class} samples of {checkpoint}", err=True)
+    judged: object = model
+    if best_of > 1:  # what draw delivers; reports named <stem>-best<K>-classes-...
+        from plotter.models.best_of import BestOfSampler
+        from plotter.training.classifier import class_scorer
+
+        judged = BestOfSampler(model, lambda name: class_scorer(clf, name), best_of)
+        checkpoint = str(Path(checkpoint).with_name(f"{Path(checkpoint).stem}-best{best_of}.pt"))
     try:
         rep = evaluate_classes(checkpoint, clf, data, names, per_class, temperature, seed, progress=bars,
-                               model=model, compare_dir=compare_dir)
+                               model=judged, compare_dir=compare_dir)
     finally:
         bars.close()
     write_outputs(rep, out_dir, grid)

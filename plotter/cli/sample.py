@@ -21,7 +21,7 @@ OUT = click.Path(dir_okay=False, path_type=Path)
 
 
 def model_options(
-    default_model: str = "sketch-rnn", temperature: float | None = None, models: bool = True
+    default_model: str | None = "sketch-rnn", temperature: float | None = None, models: bool = True
 ) -> Callable:
     """--class/--model/--checkpoint/--temperature/--seed, shared by every sampling command."""
 
@@ -46,7 +46,9 @@ def model_options(
         ]
         if models:
             opts.insert(1, click.option("--model", type=click.Choice(["sketch-rnn", "transformer"]),
-                                        default=default_model, show_default=True))  # fmt: skip
+                                        default=default_model, show_default=default_model is not None,
+                                        help=None if default_model else "[default: the better model for the "
+                                        "class: the transformer where one knows it]"))  # fmt: skip
         for opt in reversed(opts):
             fn = opt(fn)
         return fn
@@ -176,7 +178,7 @@ def _best_of_sampler(model: Any, opts: dict, class_name: str | None) -> Callable
 
 # ------------------------------------------------------------------------------------------ commands
 @click.command()
-@model_options()
+@model_options(default_model=None)
 @click.option("-n", "n", type=click.IntRange(1, 1024), default=16, show_default=True, help="How many.")
 @click.option(
     "--batch", type=click.IntRange(1, 1024), default=16, show_default=True, help="Sketches per batch."
@@ -191,11 +193,13 @@ def sample(**opts: Any) -> None:
     With no output option, writes <class>-samples.png.
     """
     from plotter.job.models import load
+    from plotter.job.params import pick_model
     from plotter.models.complete import resolve_class
     from plotter.models.sampling import resolve_temperature
 
     wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
-    model = load(opts["model"], wanted[0], opts["checkpoint"])
+    kind = opts["model"] or pick_model(wanted[0], opts["checkpoint"])
+    model = load(kind, wanted[0], opts["checkpoint"])
     names = [resolve_class(model, c) for c in wanted]  # every name checked before any sampling
     tau = resolve_temperature(model, opts["temperature"])
     sketches, captions = [], []

@@ -81,6 +81,8 @@ def train_options(lr: float, schedule: str, batch_size: int, steps: int, eval_ev
                 "--max-minutes", type=float, default=None, help="Wall-clock budget; best checkpoint kept."
             ),
             click.option("--seed", default=0, show_default=True),
+            click.option("--split-seed", default=0, show_default=True,
+                         help="Seed of the per-class train/valid/test split (keep 0: reports use it)."),
             click.option(
                 "--threads",
                 "num_threads",
@@ -179,7 +181,8 @@ def run_training(kind: str, build: Callable[[Any], Any], opts: dict[str, Any]) -
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     data = load_splits(
-        opts["data_path"], classes, seed=opts["seed"], limit=opts["limit"], valid_limit=opts["valid_limit"]
+        opts["data_path"], classes, seed=opts["split_seed"], limit=opts["limit"],
+        valid_limit=opts["valid_limit"],
     )
     if not data.valid:
         raise click.ClickException("the data has no validation sketches")

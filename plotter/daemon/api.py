@@ -37,6 +37,12 @@ def _reply(handler: Handler, request: object) -> dict:
 
 class _UnixHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
+        try:
+            self._serve()
+        except (ConnectionResetError, BrokenPipeError):  # the client went away (Ctrl-C on `plotter draw`)
+            log.debug("API client disconnected mid-request")
+
+    def _serve(self) -> None:
         while True:
             line = self.rfile.readline(MAX_REQUEST + 1)
             if not line:

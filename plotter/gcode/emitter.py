@@ -110,6 +110,7 @@ def emit_pens(pens: list[tuple[str, Sketch]], profile: Profile, *, job_name: str
         if text:
             w.add(text)
     w.add("G21 G90 G17 G94")
+    w.lines.extend(work_offset_lines(profile))
     for line in out.header:
         w.add(line)
     w.pen_up()
@@ -133,6 +134,23 @@ def emit_pens(pens: list[tuple[str, Sketch]], profile: Profile, *, job_name: str
     w.add("M2")
     validate_lines(w.lines, profile)
     return w.lines
+
+
+def work_offset_lines(profile: Profile) -> list[str]:
+    """`bed.machine_space: negative`: put G54's zero on the bed's origin corner of a homed stock GRBL.
+
+    Stock GRBL (no HOMING_FORCE_SET_ORIGIN) keeps machine coordinates in [-max_travel, 0] after homing, and
+    soft limits ($20=1) raise ALARM:2 on any target outside; our G-code draws in [0, bed], so it offsets
+    G54 by -bed (the far corner from the switches is -travel). In z mode the pen heights sit below the
+    switch at the top: work Z 0 is machine Z -(z_up + 1). G10 L2 writes EEPROM: the streamer sends it alone.
+    """
+    bed, d = profile.bed, profile.output.decimals
+    if bed.machine_space != "negative":
+        return []
+    words = f"X{fmt(-bed.width, d)} Y{fmt(-bed.height, d)}"
+    if profile.pen.mode == "z":
+        words += f" Z{fmt(-(max(profile.pen.z_up, profile.pen.z_down) + 1.0), d)}"
+    return [f"G10 L2 P1 {words}", "G54"]
 
 
 def validate_lines(lines: list[str], profile: Profile) -> None:

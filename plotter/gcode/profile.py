@@ -49,6 +49,9 @@ class Bed:
     width: float = 300.0
     height: float = 200.0
     origin: str = "bottom-left"  # machine X0 Y0 seen from above: bottom-left (Y up) | top-left (Y down)
+    # positive: machine zero is the bed's origin corner (no homing) | negative: stock GRBL after homing keeps
+    # machine coordinates in [-max_travel, 0] (soft limits check that), so the G-code moves G54's zero there
+    machine_space: str = "positive"
 
     @property
     def y_up(self) -> bool:

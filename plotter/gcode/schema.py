@@ -33,6 +33,7 @@ SPECS: dict[str, dict[str, tuple[Any, bool]]] = {
         "width": ("pos", True),
         "height": ("pos", True),
         "origin": (("bottom-left", "top-left"), False),
+        "machine_space": (("positive", "negative"), False),
     },
     "motion": {
         "draw_feed": ("pos", True),

@@ -129,14 +129,18 @@ def default_checkpoint(model: str, class_name: str | None = None) -> Path:
     raise CheckpointError(f"no {model} checkpoint found in {where}{hint}; pass --checkpoint PATH")
 
 
+BETTER_FIRST = ("transformer", "sketch-rnn")  # checkpoints/README.md: the transformer wins cat and multiclass
+
+
 def pick_model(class_name: str | None, checkpoint: str | None = None) -> str:
-    """The model `plotter draw` uses when none is named: the one a given checkpoint's name says; else
-    Sketch-RNN if shipped for the class, else the first model that has a checkpoint for it, else Sketch-RNN
-    (whose error then says what is missing). Only a label and a search: any checkpoint loads as what it is."""
+    """The model `plotter draw`/`sample` use when none is named: the one a given checkpoint's name says; else
+    the better model (BETTER_FIRST) with a checkpoint made for the class, else the better one with a
+    checkpoint that may know it, else Sketch-RNN (whose error then says what is missing). Only a label and a
+    search: any checkpoint loads as what it is."""
     if checkpoint is not None:
         return "transformer" if Path(checkpoint).name.startswith("transformer") else "sketch-rnn"
     for exact in (True, False):
-        for model in MODELS:
+        for model in BETTER_FIRST:
             path = _find(model, class_name)
             if path is not None and (not exact or path.stem == f"{MODELS[model]}-{class_name}"):
                 return model

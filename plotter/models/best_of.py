@@ -108,3 +108,20 @@ def best_of(
 def _mark(s: Sketch, k: int, score: float, rnd: int, clean: bool) -> Sketch:
     meta = {**s.meta, "best_of": {"k": k, "score": round(score, 4), "round": rnd, "clean": clean}}
     return Sketch([np.asarray(p) for p in s.strokes], unit=s.unit, meta=meta)
+
+
+class BestOfSampler:
+    """A model whose `generate` delivers what `draw --best-of K` delivers: to evaluate it like a model."""
+
+    def __init__(self, model: object, scorer_for: Callable[[str | None], Scorer], k: int) -> None:
+        self.model, self.scorer_for, self.k = model, scorer_for, int(k)
+
+    def generate(self, n: int, temperature: float | None = None, class_name: str | None = None,
+                 seed: int | None = None, **kw: object) -> list[Sketch]:
+        def draw(count: int, s: int) -> list[Sketch]:
+            return self.model.generate(count, temperature=temperature, class_name=class_name, seed=s, **kw)
+
+        return best_of(draw, self.scorer_for(class_name), n, self.k, 0 if seed is None else seed)
+
+    def __getattr__(self, name: str) -> object:  # kind, classes, scale, default_temperature, ...
+        return getattr(self.model, name)

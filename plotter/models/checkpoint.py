@@ -153,7 +153,32 @@ def build_model(ckpt: dict, map_location: str | torch.device = "cpu") -> torch.n
     if "temperature" in (sampling if isinstance(sampling, dict) else {}):
         t = sampling["temperature"]
         model.default_temperature = _checked_temperature(t, "checkpoint sampling temperature")
+    if "knot_cap" in (sampling if isinstance(sampling, dict) else {}):
+        model.knot_cap = _checked_knot_cap(sampling["knot_cap"])
+    if "pen_temperature" in (sampling if isinstance(sampling, dict) else {}):
+        pt = sampling["pen_temperature"]
+        model.pen_temperature = _checked_temperature(pt, "checkpoint sampling pen_temperature")
     return model.to(map_location).eval()
+
+
+def _checked_knot_cap(k: object) -> int:
+    """A stored knot cap: an integer 0 (off) or 3..250, else one clear error."""
+    if isinstance(k, bool) or not isinstance(k, int) or not (k == 0 or 3 <= k <= 250):
+        raise CheckpointError(f"checkpoint sampling knot_cap must be 0 or an integer in 3..250, got {k!r}")
+    return int(k)
+
+
+def set_sampling(path: str | Path, knot_cap: int, pen_temperature: float | None, chosen_by: str) -> Path:
+    """Record the transformer's knot cap and pen temperature (chosen on the validation split) beside its τ."""
+    k = _checked_knot_cap(knot_cap)
+    entry = {"knot_cap": k, "cure_chosen_by": str(chosen_by)}
+    if pen_temperature is not None:
+        entry["pen_temperature"] = _checked_temperature(pen_temperature, "pen temperature")
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    ckpt["sampling"] = {**(ckpt.get("sampling") or {}), **entry}
+    _atomic_save(ckpt, path)
+    return path
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
@@ -176,7 +201,7 @@ def set_default_temperature(path: str | Path, temperature: float, chosen_by: str
     t = _checked_temperature(temperature, "temperature")
     path = Path(path)
     ckpt = load_checkpoint(path)
-    ckpt["sampling"] = {"temperature": t, "chosen_by": str(chosen_by)}
+    ckpt["sampling"] = {**(ckpt.get("sampling") or {}), "temperature": t, "chosen_by": str(chosen_by)}
     _atomic_save(ckpt, path)
     return path
 

@@ -118,11 +118,16 @@ def absorb_after_end(params: MDNParams, x: torch.Tensor) -> MDNParams:
 
 
 def sample_mdn(
-    params: MDNParams, temperature: float = 0.4, generator: torch.Generator | None = None
+    params: MDNParams,
+    temperature: float = 0.4,
+    generator: torch.Generator | None = None,
+    pen_temperature: float | None = None,
 ) -> torch.Tensor:
     """Draw one stroke-5 row per batch entry from (B, ...) params -> (B, 5).
 
     Temperature as in the paper and magenta-js: softmax(logits / tau) for pi and pen, sigma * sqrt(tau).
+    `pen_temperature` (None: the same tau) sharpens the pen choice apart: at tau 0.4 a pen-up or end
+    probability under one half is pushed toward zero, which is how samples fail to stop.
     """
     tau = max(float(temperature), 1e-4)
     b, dev = params.logit_pi.shape[0], params.logit_pi.device
@@ -138,7 +143,8 @@ def sample_mdn(
     eps = torch.randn(b, 2, generator=generator, device=dev, dtype=mu.dtype)
     dx = mu[:, 0] + sigma[:, 0] * eps[:, 0]
     dy = mu[:, 1] + sigma[:, 1] * (rho * eps[:, 0] + torch.sqrt(1.0 - rho**2) * eps[:, 1])
-    pen_p = torch.softmax(params.pen_logits.float() / tau, dim=-1)  # (B, 3)
+    pen_tau = tau if pen_temperature is None else max(float(pen_temperature), 1e-4)
+    pen_p = torch.softmax(params.pen_logits.float() / pen_tau, dim=-1)  # (B, 3)
     pen = torch.multinomial(pen_p, 1, generator=generator).squeeze(-1)
     out = torch.zeros(b, 5, device=dev, dtype=mu.dtype)
     out[:, 0], out[:, 1] = dx, dy

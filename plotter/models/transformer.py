@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from plotter.errors import PlotterError, SketchFormatError
 from plotter.models.checkpoint import register_model
+from plotter.models.knots import KNOT_STEP_PX, cap_knots
 from plotter.models.mdn import MDNHead, MDNParams, mdn_loss, sample_mdn
 from plotter.models.sampling import (
     DEFAULT_TEMPERATURE,
@@ -171,6 +172,8 @@ class SketchTransformer(nn.Module):
 
     kind = "transformer"
     default_temperature: float = DEFAULT_TEMPERATURE  # a checkpoint's "sampling" entry overrides it
+    knot_cap: int = 0  # > 0: this many tiny pen-down steps in a row lift the pen (checkpoint "sampling")
+    pen_temperature: float | None = None  # the pen's own tau (None: the offsets'); checkpoint "sampling"
 
     def __init__(
         self, config: TransformerConfig, scale: float = 1.0, classes: list[str] | None = None
@@ -320,10 +323,14 @@ class SketchTransformer(nn.Module):
         live = torch.ones(n, dtype=torch.bool, device=dev)  # which held rows are still drawing
         out = torch.zeros(n, limit, 5, device=dev)
         lengths, ended = [0] * n, [False] * n
+        runs = torch.zeros(n, dtype=torch.long, device=dev)  # tiny pen-down steps in a row, per held row
         params = self.mdn_params(seq, cids, cache)
         for t in range(len(rows0) - 1, limit):  # t = points drawn so far
             idx = live.nonzero().squeeze(1)
-            row = sample_mdn(_select(params.at(-1), idx), temperature, generator)  # (live, 5): live rows only
+            p_last = _select(params.at(-1), idx)
+            row = sample_mdn(p_last, temperature, generator, self.pen_temperature)  # (live, 5): live only
+            if self.knot_cap > 0:
+                runs = cap_knots(row, runs, idx, self.knot_cap, KNOT_STEP_PX / self.scale)
             out[held[idx], t] = row
             stop = row[:, 4] > 0.5
             for i in held[idx[stop]].tolist():
@@ -335,7 +342,7 @@ class SketchTransformer(nn.Module):
             nxt[idx] = row
             if cache is None or int(live.sum()) <= len(held) // 2:  # compact the batch (cache: rarely)
                 keep = live.nonzero().squeeze(1)
-                held, live, nxt = held[keep], live[keep], nxt[keep]
+                held, live, nxt, runs = held[keep], live[keep], nxt[keep], runs[keep]
                 cids = None if cids is None else cids[keep]
                 if cache is None:
                     seq = seq[keep]
