@@ -154,6 +154,7 @@ class Flow:
         self.finished: Stop | None = None
         self.last_status: Status | None = None
         self._idle_reports = 0
+        self.gate: int | None = None  # pause at a pen lift: send nothing from here on (grbl/penchange.py)
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -177,7 +178,7 @@ class Flow:
         if self.finished or self.stopping:
             return actions
         cleaned = self.cleaned
-        while self.next < len(cleaned):
+        while self.next < len(cleaned) and (self.gate is None or self.next < self.gate):
             i = self.next
             text = cleaned[i]
             if not text:

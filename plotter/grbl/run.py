@@ -231,7 +231,15 @@ class Run:
         if request.kind == "pause":
             self.link.write(HOLD)
             self.waiting.append((request, _held(self.flow)))
+        elif request.kind == "pause_at_lift":  # stop sending after the next pen lift; GRBL runs dry, pen up
+            from plotter.grbl.penchange import lift_gate
+
+            flow = self.flow
+            flow.gate = lift_gate(flow.cleaned, self.s.pen_up, flow.acked, flow.next)
+            self.waiting.append((request, lambda st: st.state == "Idle" and not flow.in_flight
+                                 and flow.next >= (flow.gate if flow.gate is not None else flow.total)))
         elif request.kind == "resume":
+            self.flow.gate = None  # after a pause at a lift: the next stroke's pen-down is the next line
             self.link.write(RESUME)
             self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
         elif request.kind == "cancel":

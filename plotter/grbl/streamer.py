@@ -147,6 +147,11 @@ class Streamer:
         """Feed hold (`!`) and wait until GRBL reports Hold:0 (decelerated, resumable)."""
         return self._control("pause", timeout)
 
+    def pause_at_lift(self, timeout: float = 600.0) -> Status | None:
+        """Hold at the next pen lift: send nothing after it, wait until GRBL has run it (Idle, pen up).
+        `resume()` continues with the travel to the next stroke, where the job puts the pen down itself."""
+        return self._control("pause_at_lift", timeout)
+
     def resume(self, timeout: float = 30.0) -> Status | None:
         """Cycle start (`~`) and wait until GRBL leaves Hold."""
         return self._control("resume", timeout)
@@ -206,6 +211,8 @@ class Streamer:
 def _idle_control(streamer: Streamer, kind: str) -> Status | None:
     """pause/resume/cancel with no job running: act on the machine directly."""
     link = streamer.link
+    if kind == "pause_at_lift":  # no job: nothing is sent, nothing to wait for
+        return link.status()
     if kind == "pause":
         link.write(HOLD)
         got = link.wait_for(held_idle(), 30.0, poll=streamer.poll_interval)
