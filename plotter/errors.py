@@ -51,3 +51,7 @@ class JobError(PlotterError):
 
 class DaemonError(PlotterError):
     """The plotter daemon cannot start its control API, or no daemon answers on its socket."""
+
+
+class InputLimitError(PlotterError):
+    """Input from outside (a request, a YAML file, a drawing) is larger or deeper than we accept."""

@@ -110,7 +110,9 @@ def passthrough(job: Job, device: DeviceConfig) -> Job:
     return job
 
 
-def config(tmp_path, names=("p1", "p2"), http: dict | None = None) -> DaemonConfig:
+def config(
+    tmp_path, names=("p1", "p2"), http: dict | None = None, models: dict | None = None
+) -> DaemonConfig:
     from plotter.daemon.config import parse_config
 
     data = {
@@ -122,6 +124,8 @@ def config(tmp_path, names=("p1", "p2"), http: dict | None = None) -> DaemonConf
     }
     if http is not None:
         data["http"] = http
+    if models:
+        data["models"] = models
     return parse_config(data)
 
 

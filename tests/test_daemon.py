@@ -7,7 +7,7 @@ from daemon_fakes import FakeModel, FakePlotter, SimBench, config, fake_connect,
 
 from plotter.daemon.service import Service
 from plotter.daemon.worker import Backoff
-from plotter.errors import CheckpointError, JobError, UnknownClassError
+from plotter.errors import JobError, UnknownClassError
 from plotter.job.models import ModelCache
 
 DONE = ("done",)
@@ -18,10 +18,9 @@ def plotters():
     return {"p1": FakePlotter("p1"), "p2": FakePlotter("p2")}
 
 
-def service(tmp_path, plotters, **kw) -> Service:
-    return Service(
-        config(tmp_path), connect=fake_connect(plotters), prepare=passthrough, serve=False, **kw
-    ).start()
+def service(tmp_path, plotters, cfg_models: dict | None = None, **kw) -> Service:
+    cfg = config(tmp_path, models=cfg_models)
+    return Service(cfg, connect=fake_connect(plotters), prepare=passthrough, serve=False, **kw).start()
 
 
 def test_queue_feeds_two_plotters_each_job_runs_once(tmp_path, plotters) -> None:
@@ -78,9 +77,8 @@ def test_pause_resume_cancel_running_job(tmp_path, plotters) -> None:
         assert plotters["p1"].reached.wait(10)
         out = svc.cancel(job2)
         assert out["state"] == "cancelled" and plotters["p1"].pen_ups == 1
-        with pytest.raises(JobError, match="nothing to resume"):
-            svc.resume(job2)
-        assert svc.retry(job2, from_journal=False)["state"] == "queued"
+        assert svc.show(job2)["resumable"]  # issue 16: a cancelled job marked resumable resumes
+        assert svc.resume(job2)["state"] == "queued"
         svc.store.wait_until(job2, DONE, timeout=10)
     finally:
         svc.stop()
@@ -168,19 +166,19 @@ def test_draw_submit_validates_before_queueing(tmp_path, plotters) -> None:
     loads: list = []
     models = ModelCache(loader=lambda path: loads.append(path) or model)
     plotters["p1"].plugged = plotters["p2"].plugged = False
-    svc = service(tmp_path, plotters, models=models)
+    svc = service(tmp_path, plotters, cfg_models={"m": str(ckpt)}, models=models)
     try:
         with pytest.raises(UnknownClassError, match="did you mean cat"):
-            svc.submit("draw", {"class": "cta", "checkpoint": str(ckpt)})
-        with pytest.raises(CheckpointError, match="does not exist"):
-            svc.submit("draw", {"class": "cat", "checkpoint": str(tmp_path / "nope.pt")})
+            svc.submit("draw", {"class": "cta", "checkpoint": "m"})
+        with pytest.raises(JobError, match="never a path"):  # names from the config, not paths (issue 16)
+            svc.submit("draw", {"class": "cat", "checkpoint": str(ckpt)})
         with pytest.raises(JobError, match="n must be between"):
-            svc.submit("draw", {"class": "cat", "n": 0, "checkpoint": str(ckpt)})
+            svc.submit("draw", {"class": "cat", "n": 0, "checkpoint": "m"})
         with pytest.raises(JobError, match="no device 'p9' in this daemon"):
-            svc.submit("draw", {"class": "cat", "checkpoint": str(ckpt)}, device="p9")
+            svc.submit("draw", {"class": "cat", "checkpoint": "m"}, device="p9")
         assert svc.store.list() == []
-        job = svc.submit("draw", {"class": "cat", "n": 2, "seed": 3, "checkpoint": str(ckpt)})
-        job2 = svc.submit("draw", {"class": "cat", "seed": 4, "checkpoint": str(ckpt)})
+        job = svc.submit("draw", {"class": "cat", "n": 2, "seed": 3, "checkpoint": "m"})
+        job2 = svc.submit("draw", {"class": "cat", "seed": 4, "checkpoint": "m"})
         assert job["state"] == "queued" and job["params"]["class"] == "cat"
         assert len(svc.store.get(job["id"]).params["sketches"]) == 2 and job2["id"] > job["id"]
         assert model.calls == 2 and len(loads) == 1  # loaded once and kept; the typo never sampled
@@ -326,7 +324,7 @@ def test_config_file_binary_or_nested_too_deep(tmp_path) -> None:
         load_config(binary)
     deep = tmp_path / "deep.yaml"
     deep.write_text("[" * 10_000)
-    with pytest.raises(ConfigError, match=r"deep.yaml: nested too deeply$"):
+    with pytest.raises(ConfigError, match=r"deep.yaml: nested too deeply \(at most 32\)$"):
         load_config(deep)
 
 

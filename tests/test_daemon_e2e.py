@@ -35,12 +35,12 @@ def test_two_plotters_six_jobs_usb_drop_and_kill(tmp_path) -> None:
         return benches[spec.removeprefix("fake://")].open(spec, baudrate)
 
     model = FakeModel()
-    cfg = config(tmp_path)
-    svc = Service(cfg, opener=opener, models=ModelCache(loader=lambda p: model), serve=False).start()
     ckpt = tmp_path / "m.pt"
     ckpt.write_bytes(b"x")
+    cfg = config(tmp_path, models={"m": str(ckpt)})  # jobs name a configured model (issue 16)
+    svc = Service(cfg, opener=opener, models=ModelCache(loader=lambda p: model), serve=False).start()
     ids = [
-        svc.submit("draw", {"class": "cat", "n": 5, "seed": i, "checkpoint": str(ckpt)})["id"]
+        svc.submit("draw", {"class": "cat", "n": 5, "seed": i, "checkpoint": "m"})["id"]
         for i in range(6)
     ]
 
@@ -100,7 +100,8 @@ def test_alarm_mid_job_fails_with_reason_queue_waits_then_resumes(tmp_path) -> N
     """ALARM:1 (hard limit) mid-job: failed with the decoded reason; the next job is not burnt on a locked
     machine; after `unlock` the queue moves on and the failed job resumes from its journal."""
     bench = SimBench(["alarm:1@t:4"])
-    cfg = config(tmp_path, names=("p1",))
+    (tmp_path / "m.pt").write_bytes(b"x")
+    cfg = config(tmp_path, names=("p1",), models={"m": str(tmp_path / "m.pt")})
     model = FakeModel()
     svc = Service(
         cfg, opener=lambda s, b: bench.open(s, b), models=ModelCache(loader=lambda p: model), serve=False
@@ -109,8 +110,8 @@ def test_alarm_mid_job_fails_with_reason_queue_waits_then_resumes(tmp_path) -> N
     try:
         ck = tmp_path / "m.pt"
         ck.write_bytes(b"x")
-        first = svc.submit("draw", {"class": "cat", "n": 3, "seed": 1, "checkpoint": str(ck)})["id"]
-        second = svc.submit("draw", {"class": "cat", "n": 1, "seed": 2, "checkpoint": str(ck)})["id"]
+        first = svc.submit("draw", {"class": "cat", "n": 3, "seed": 1, "checkpoint": "m"})["id"]
+        second = svc.submit("draw", {"class": "cat", "n": 1, "seed": 2, "checkpoint": "m"})["id"]
         failed = svc.store.wait_until(first, ("failed",), timeout=60)
         assert "hard limit" in failed.error.lower() and failed.resumable
         assert svc.workers["p1"].wait(lambda w: "alarm" in (w.last_error or "").lower(), 60)
@@ -135,13 +136,14 @@ def test_stop_mid_job_lifts_the_pen_and_restart_resumes(tmp_path) -> None:
     """The SIGTERM path on a simulated GRBL: hold, soft reset in Hold:0, pen up, job interrupted; a new
     daemon resumes it where the pen stopped and the page ends complete."""
     bench = SimBench([])
-    cfg = config(tmp_path, names=("p1",))
+    (tmp_path / "m.pt").write_bytes(b"x")
+    cfg = config(tmp_path, names=("p1",), models={"m": str(tmp_path / "m.pt")})
     model = FakeModel()
     models = ModelCache(loader=lambda p: model)
     svc = Service(cfg, opener=lambda s, b: bench.open(s, b), models=models, serve=False).start()
     ck = tmp_path / "m.pt"
     ck.write_bytes(b"x")
-    job_id = svc.submit("draw", {"class": "cat", "n": 3, "seed": 3, "checkpoint": str(ck)})["id"]
+    job_id = svc.submit("draw", {"class": "cat", "n": 3, "seed": 3, "checkpoint": "m"})["id"]
     halfway = threading.Event()
     record_ack = svc.store.record_ack
     worker = svc.workers["p1"]

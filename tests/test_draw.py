@@ -92,6 +92,7 @@ def daemon(tmp_path, tiny_checkpoint):
         "devices": {"sim": {"port": "grblsim://?clock=virtual"}},
         "socket": str(tmp_path / "run" / "d.sock"),
         "store": str(tmp_path / "jobs.sqlite3"),
+        "models": {"cat": str(tiny_checkpoint)},  # jobs name a configured model (issue 16)
     })  # fmt: skip
     svc = Service(cfg).start()
     yield svc

@@ -87,7 +87,7 @@ def test_two_layer_svg_pauses_for_the_pen_and_resumes(grbl_firmware, tmp_path) -
     res = run("export", str(tmp_path / "two.svg"), "-o", str(gcode), "--paper", "40x30mm")
     assert res.exit_code == 0, res.output
     lines = gcode.read_text().splitlines()
-    port = open_port(grbl_firmware(FAST))
+    port = open_port(grbl_firmware(FAST, speed=0.5))
     streamer = Streamer(port, pen_up=pen_commands("grbl-servo"))
     streamer.connect()
     watch, box, seen = PenChangeWatch(lines), {}, []
@@ -100,14 +100,34 @@ def test_two_layer_svg_pauses_for_the_pen_and_resumes(grbl_firmware, tmp_path) -
             seen.append((change, p.status))
             changed.set()
 
-    thread = threading.Thread(target=lambda: box.update(r=streamer.stream(lines, on_progress=tap)),
-                              daemon=True)
+    def run_it() -> None:
+        try:
+            box["r"] = streamer.stream(lines, on_progress=tap)
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            box["error"] = exc
+            changed.set()
+
+    thread = threading.Thread(target=run_it, daemon=True)
     thread.start()
-    assert changed.wait(60), box
+    assert changed.wait(120) and "error" not in box, box
     (change, status), = seen
     assert change.message == "pen 2/2 red"
     assert status.state == "Hold" and status.spindle == 0 and status.mpos[:2] == (0.0, 0.0)  # up, parked
     streamer.resume()
     thread.join(60)
     assert box["r"].status == "done" and box["r"].acked == len(lines)
+    port.close()
+
+
+def test_pause_at_lift_leaves_the_pen_up(grbl_firmware) -> None:  # type: ignore[no-untyped-def]
+    from plotter.grbl.flow import clean_line
+    from tests.streamsim import strokes_job
+    from tests.test_pause_at_lift import _stream_with_pause
+
+    lines = strokes_job(strokes=6, points=6)
+    box, port = _stream_with_pause(grbl_firmware(FAST, speed=0.5), lines, "grbl-servo", after=len(lines) // 3)
+    held = box["held"]
+    assert held.state == "Idle" and held.spindle == 0  # at rest with the servo at its pen-up value
+    assert clean_line(lines[box["acked_at_pause"] - 1]) in ("M5", "G4P0.15")
+    assert box["result"].status == "done" and box["result"].acked == len(lines)
     port.close()

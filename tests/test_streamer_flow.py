@@ -140,7 +140,7 @@ def test_alarm_and_reset_stop_at_once(event: object, stop: Stop) -> None:
 
 
 def test_sync_marks_from_pen_moves_and_idle() -> None:
-    flow = Flow(["G1X1F100", "M5", "G0X5", "G0X6"])
+    flow = Flow(["G1X1F100M3S1", "M5", "G0X5", "G0X6"])
     flow.pump()
     flow.feed(Ok())
     assert flow.feed(Ok()) == [Acked(1), Synced(2)]  # M5's ok: the planner emptied before it

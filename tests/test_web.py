@@ -29,15 +29,16 @@ TOKEN = "t0ken"
 def svc(tmp_path):
     plotters = {"p1": FakePlotter("p1")}
     plotters["p1"].plugged = False  # the queue stays put: these tests look at the API
-    cfg = config(tmp_path, names=("p1",), http={"enabled": True, "port": 0, "token": TOKEN})
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")  # jobs name it "m" from the config's models: (issue 16)
+    http = {"enabled": True, "port": 0, "token": TOKEN}
+    cfg = config(tmp_path, names=("p1",), http=http, models={"m": str(ckpt)})
     model = FakeModel()
     model.config = type("Config", (), {"max_len": 250})()  # what completion needs to bound the prefix
     s = Service(cfg, connect=fake_connect(plotters), prepare=passthrough,
                 models=ModelCache(loader=lambda p: model)).start()  # fmt: skip
     s.fake_model = model
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"x")
-    s.ckpt = str(ckpt)
+    s.ckpt = "m"
     yield s
     s.stop()
 

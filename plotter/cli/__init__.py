@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "jog": "plotter.cli.machine:jog",
     "settings": "plotter.cli.machine:settings",
     "console": "plotter.cli.console:console",
+    "queue": "plotter.cli.queue:queue",
 }
 
 

@@ -66,8 +66,10 @@ def daemon(config_path: str | None, socket_path: str | None, store_path: str | N
     if store_path:
         cfg = replace(cfg, store=store_path if "://" in store_path else Path(store_path))
     if check:
+        from plotter.daemon.checks import check_config
         from plotter.daemon.store import describe_store
 
+        check_config(cfg)  # exactly what the start checks
         click.echo(f"socket  {cfg.socket}\nstore   {describe_store(cfg.store)}")
         if cfg.farm_host or cfg.lease_s != 15.0:
             click.echo(f"farm    host {cfg.farm_host or '(this host name)'}, lease {cfg.lease_s:g} s")

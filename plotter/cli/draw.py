@@ -168,9 +168,12 @@ def _in_process(params: Any, opts: dict) -> None:
 
 
 def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
+    from plotter.gcode.bed import check_program_bed, machine_bed
     from plotter.job.draw import simulation_report
 
     port, streamer = machine
+    settings = streamer.info.settings if streamer.info is not None else None
+    check_program_bed(plan.lines, machine_bed(plan.profile, settings))  # before the first byte
     journal = None
     if not simulate:
         from plotter.grbl.journal import Journal, JsonLinesSink
@@ -240,9 +243,26 @@ def _daemon_device(client: Any, device: str | None) -> str:
     raise JobError(f"the running daemon owns {names}; {device} is not one of them (or use --no-daemon)")
 
 
+def _daemon_model(client: Any, checkpoint: str) -> str:
+    offered = ((client.call("ping") or {}).get("offers") or {}).get("models") or {}
+    if checkpoint in offered:
+        return checkpoint
+    want = Path(checkpoint).expanduser().resolve()
+    for name, path in offered.items():
+        if Path(path).expanduser().resolve() == want:
+            return name
+    names = ", ".join(offered) or "none"
+    raise JobError(
+        f"the running daemon does not offer {checkpoint} (its models: {names}); add it to the daemon "
+        f"config's models: or use --no-daemon"
+    )
+
+
 def _via_daemon(client: Any, params: Any, opts: dict) -> None:
     device = _daemon_device(client, opts["device"])
     params_dict = params.to_dict()
+    if params.checkpoint:  # the daemon takes a model *name* from its config: find the one for this file
+        params_dict["checkpoint"] = _daemon_model(client, params.checkpoint)
     if opts["paper"]:  # else each device plans for the paper its config says is loaded
         params_dict["paper"] = opts["paper"]
     if opts["profile"] != DEFAULT_PROFILE:

@@ -32,9 +32,10 @@ def connect(config_path: str | None, socket_path: str | None) -> Any:
     """The daemon's client when it answers, else a local client on the same jobs file."""
     from plotter.daemon.client import LocalClient, find_daemon
     from plotter.daemon.config import load_config
+    from plotter.daemon.lock import config_lock_path
 
     cfg = load_config(config_path)
-    client = find_daemon(socket_path or cfg.socket)
+    client = find_daemon(socket_path or cfg.socket, config_lock_path(cfg))
     return client if client is not None else LocalClient(cfg)
 
 
@@ -170,9 +171,10 @@ def status(config_path, socket_path, port, as_json, unlock) -> None:  # noqa: AN
     """Plotter status: GRBL state, position, buffer, alarm, and the job each one is running."""
     from plotter.daemon.client import find_daemon
     from plotter.daemon.config import load_config
+    from plotter.daemon.lock import config_lock_path
 
     cfg = load_config(config_path)
-    client = None if port else find_daemon(socket_path or cfg.socket)
+    client = None if port else find_daemon(socket_path or cfg.socket, config_lock_path(cfg))
     if unlock and client is None:
         raise DaemonError("--unlock needs a running daemon (without one, `plotter stream --unlock` sends $X)")
     if client is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -81,6 +82,8 @@ def _print_summary(trace, sim_time: float) -> None:
 @click.option("--send-response", is_flag=True, help="Dry run with send-response instead of char counting.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what the machine drew (.svg or .png).")  # fmt: skip
+@click.option("--profile", default=lambda: os.environ.get("PLOTTER_PROFILE", "grbl-servo"),
+              show_default="grbl-servo", help="Dry run: the bed the FILE must stay on.")  # fmt: skip
 def sim(
     gcode: Path | None,
     use_pty: bool,
@@ -94,6 +97,7 @@ def sim(
     fault: tuple[str, ...],
     send_response: bool,
     trace_path: Path | None,
+    profile: str,
 ) -> None:
     """A simulated GRBL 1.1h pen plotter.
 
@@ -112,13 +116,13 @@ def sim(
     options = SimOptions(rx=rx, blocks=blocks, homing=homing, pen=pen, settings=_settings(settings),
                          latency_ms=latency_ms, faults=list(fault))  # fmt: skip
     if gcode is not None:
-        _dry_run(gcode, options, trace_path, send_response)
+        _dry_run(gcode, options, trace_path, send_response, profile)
     else:
         options.clock, options.speed = "realtime", _speed(speed)
         _serve_pty(options, trace_path)
 
 
-def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool) -> None:
+def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool, profile: str) -> None:
     from plotter.grbl.sim.dryrun import dry_run, raise_on_failure
 
     try:
@@ -131,6 +135,9 @@ def _dry_run(gcode: Path, options, trace_path: Path | None, send_response: bool)
 
     if not any(clean_line(line) for line in lines):  # as `plotter stream` refuses it
         raise GcodeError(f"{gcode} has no G-code lines")
+    from plotter.gcode.bed import check_program_bed, machine_bed
+
+    check_program_bed(lines, machine_bed(profile, options.settings), "pass --profile for the machine's bed")
     with click.progressbar(length=len(lines), label=f"simulating {gcode.name}", file=None) as bar:
         run = dry_run(lines, options, progress=bar.update, send_response=send_response)
     _print_summary(run.trace, run.sim_time_s)

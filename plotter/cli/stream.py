@@ -7,6 +7,7 @@ worker thread so that Ctrl-C here can ask for a feed hold and then resume or can
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -291,7 +292,8 @@ def _ask(streamer) -> bool:  # type: ignore[no-untyped-def]
               help="Journal file [default: FILE.journal].")
 @click.option("--resume", "resume_path", type=INPUT_FILE,
               help="Resume an interrupted job from its journal (from the last pen-up before the failure).")
-@click.option("--profile", help="Firmware profile: pen commands for cancel/resume, kinematics for estimates.")
+@click.option("--profile", help="Firmware profile: the bed the program must stay on, pen commands for "
+              "cancel/resume, kinematics for estimates [default: $PLOTTER_PROFILE, else grbl-servo's bed].")
 @click.option("--unlock", is_flag=True, help="Send $X if GRBL is alarm-locked (only when it is safe).")
 @click.option("--reset", is_flag=True, help="Soft-reset GRBL before streaming.")
 @click.option("--baud", default=115200, show_default=True, type=click.IntRange(1),
@@ -302,6 +304,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
            resume_path: Path | None, profile: str | None, unlock: bool, reset: bool, baud: int, yes: bool,
            quiet: bool) -> None:
     """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
+    from plotter.gcode.bed import check_program_bed, machine_bed
     from plotter.grbl.flow import Flow, clean_line
     from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state, resume_plan
     from plotter.grbl.results import PortLostError, StreamError
@@ -333,6 +336,10 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         if not yes:
             click.confirm("continue?", default=True, abort=True)
         start, preamble = plan.start_index, plan.preamble
+    bed_hint = "re-plan it with `plotter export --clip` to cut it at the bed edge"
+    bed_hint = bed_hint if profile else f"pass --profile for this machine's bed, or {bed_hint}"
+    bed_profile = profile or os.environ.get("PLOTTER_PROFILE", "grbl-servo")
+    check_program_bed(lines, machine_bed(bed_profile), bed_hint)  # before connecting: nothing moves
     journal_path = journal_path or resume_path or file.with_name(file.name + ".journal")
     port = open_port(device, baudrate=baud)
     streamer = Streamer(port, pen_up=pen_up)
@@ -341,6 +348,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         click.echo(f"connected: {info.banner.raw if info.banner else 'GRBL'} on {device} "
                    f"(RX {info.rx_size} bytes, {info.planner_blocks} planner blocks)"
                    + (" [unlocked with $X]" if info.unlocked else ""), err=True)
+        check_program_bed(lines, machine_bed(bed_profile, info.settings), bed_hint)  # and GRBL's own travel
         enabled = not quiet
         if check:
             bar = _Bar("check", None, enabled)

@@ -14,53 +14,73 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from plotter.errors import DaemonError
+from plotter.daemon.limits import (
+    LISTEN_BACKLOG,
+    REQUEST_TIMEOUT_S,
+    ConnectionSlots,
+    LineReader,
+    decode_request,
+)
+from plotter.daemon.sockdir import clear_stale_socket, prepare_socket_dir
+from plotter.errors import DaemonError, InputLimitError
+from plotter.limits import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[object], dict]
-MAX_REQUEST = 16 * 1024 * 1024  # a G-code job can be large; anything beyond this is refused
+MAX_REQUEST = MAX_REQUEST_BYTES  # kept for callers; the limits live in plotter.limits / plotter.daemon.limits
 
 
-def _decode(raw: bytes) -> object:
+def _error(message: str) -> dict:
+    return {"ok": False, "error": message, "type": "InputLimitError"}
+
+
+def _reply(handler: Handler, raw: bytes) -> dict:
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return {"op": None, "_bad": f"request is not JSON: {exc}"}
-
-
-def _reply(handler: Handler, request: object) -> dict:
-    if isinstance(request, dict) and "_bad" in request:
-        return {"ok": False, "error": request["_bad"], "type": "JobError"}
+        request = decode_request(raw)
+    except InputLimitError as exc:
+        return _error(str(exc))
     return handler(request)
 
 
-class _UnixHandler(socketserver.StreamRequestHandler):
+class _UnixHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
+        slots: ConnectionSlots = self.server.slots  # type: ignore[attr-defined]
+        if not slots.acquire():
+            self._send(_error(f"daemon busy: {slots.limit} connections open; try again"))
+            return
+        live: set = self.server.live  # type: ignore[attr-defined]
+        live.add(self.request)
         try:
-            self._serve()
-        except (ConnectionResetError, BrokenPipeError):  # the client went away (Ctrl-C on `plotter draw`)
+            reader = LineReader(self.request)
+            while True:
+                try:
+                    line = reader.read_line()
+                except InputLimitError as exc:  # too large or too slow: answer once, then hang up
+                    self._send(_error(str(exc)))
+                    return
+                if line is None:
+                    return
+                self._send(_reply(self.server.handler, line))  # type: ignore[attr-defined]
+        except OSError:  # the client went away mid-request (Ctrl-C on `plotter draw`): not an error
             log.debug("API client disconnected mid-request")
+            return
+        finally:
+            live.discard(self.request)
+            slots.release()
 
-    def _serve(self) -> None:
-        while True:
-            line = self.rfile.readline(MAX_REQUEST + 1)
-            if not line:
-                return
-            if len(line) > MAX_REQUEST:
-                out = {"ok": False, "error": "request too large", "type": "JobError"}
-            else:
-                out = _reply(self.server.handler, _decode(line))  # type: ignore[attr-defined]
-            self.wfile.write(json.dumps(out).encode() + b"\n")
-            self.wfile.flush()
+    def _send(self, out: dict) -> None:
+        self.request.settimeout(REQUEST_TIMEOUT_S)  # a client that never reads its reply cannot hold us
+        self.request.sendall(json.dumps(out).encode() + b"\n")
 
 
 class _ThreadingUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5
 
 
 class UnixServer:
-    """Serves the API on a Unix socket that only the daemon's user can open (0600 in a 0700 dir)."""
+    """Serves the API on a Unix socket that only the daemon's user can open (0600 in a 0700 dir it owns)."""
 
     def __init__(self, path: str | Path, handler: Handler) -> None:
         self.path = Path(path)
@@ -69,11 +89,8 @@ class UnixServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.path.exists() or self.path.is_symlink():
-            if _answers(self.path):
-                raise DaemonError(f"a daemon is already listening on {self.path}")
-            self.path.unlink()  # stale socket of a daemon that was killed
+        prepare_socket_dir(self.path.parent)
+        clear_stale_socket(self.path)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
             server = _ThreadingUnixServer(str(self.path), _UnixHandler)
@@ -82,7 +99,10 @@ class UnixServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self._inode = os.lstat(self.path).st_ino
         server.handler = self.handler  # type: ignore[attr-defined]
+        server.slots = ConnectionSlots()  # type: ignore[attr-defined]
+        server.live = set()  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.1,), name="plotter-api-unix", daemon=True
@@ -95,20 +115,14 @@ class UnixServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        for conn in list(self._server.live):  # type: ignore[attr-defined]
+            try:  # open connections end with the server, as they would with its process
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._server = None
-        try:
-            self.path.unlink()
+        try:  # only our own socket: never a file someone put there since
+            if os.lstat(self.path).st_ino == self._inode:
+                self.path.unlink()
         except FileNotFoundError:
             pass
-
-
-def _answers(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(1.0)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plotter.errors import PlotterError
+from plotter.errors import InputLimitError, PlotterError
+from plotter.limits import short
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
@@ -21,13 +22,15 @@ class ConfigError(PlotterError):
 
 
 def default_runtime_dir() -> Path:
-    """Socket dir: $PLOTTER_RUNTIME_DIR, systemd's $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/plotter, /tmp."""
+    """Socket dir: $PLOTTER_RUNTIME_DIR, systemd's $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/plotter, else
+    `plotter/run` beside the job file (never a predictable /tmp name another user could create first)."""
     for var in ("PLOTTER_RUNTIME_DIR", "RUNTIME_DIRECTORY"):
         if os.environ.get(var):
             return Path(os.environ[var].split(":")[0])
     if os.environ.get("XDG_RUNTIME_DIR"):
         return Path(os.environ["XDG_RUNTIME_DIR"]) / "plotter"
-    return Path(f"/tmp/plotter-{os.getuid()}")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "plotter" / "run"
 
 
 SYSTEM_SOCKET = Path("/run/plotter/plotterd.sock")  # where packaging/plotterd.service puts it
@@ -82,6 +85,8 @@ class DaemonConfig:
     preload: tuple[str, ...] = ()
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    profiles: tuple[str, ...] = ()  # extra profile names a job may ask for (besides each device's own)
+    papers: tuple[str, ...] = ()  # extra papers a job may ask for (besides the standard sizes)
     farm_host: str | None = None  # this daemon's name in a PostgreSQL farm (default: the host name)
     lease_s: float = 15.0  # a farm's running job is `interrupted` this long after its daemon stops renewing
 
@@ -121,7 +126,7 @@ def _bool(where: str, value: object) -> bool:
 def _shape(value: object) -> str:
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    return repr(value)
+    return short(value)
 
 
 DEVICES_SHAPE = "devices: {NAME: {port: ..., profile: ..., paper: ...}} or a list of {name: NAME, port: ...}"
@@ -226,7 +231,7 @@ def parse_config(data: object, source: str = "config") -> DaemonConfig:
         source,
         data,
         {"devices", "socket", "store", "http", "models", "preload", "backoff_initial_s", "backoff_max_s",
-         "farm"},
+         "profiles", "papers", "farm"},
     )
     items = _device_items(source, data.get("devices"))
     models = data.get("models") or {}
@@ -255,8 +260,24 @@ def parse_config(data: object, source: str = "config") -> DaemonConfig:
         preload=tuple(_text("preload", m) for m in preload),
         backoff_initial_s=backoff[0],
         backoff_max_s=backoff[1],
+        profiles=_names(source, "profiles", data.get("profiles")),
+        papers=_names(source, "papers", data.get("papers")),
         **kwargs,
     )
+
+
+def _names(source: str, key: str, value: object) -> tuple[str, ...]:
+    """A list of names (profiles, papers) that API jobs may choose; never paths."""
+    if value in (None, []):
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: {key}: expected a list of names, got {_shape(value)}")
+    names = tuple(_text(key, v) for v in value)
+    for name in names:
+        if "/" in name or name.endswith((".yaml", ".yml")):
+            raise ConfigError(f"{source}: {key}: {name!r} is a path; list names (profiles live in "
+                              f"$PLOTTER_PROFILE_PATH or firmware_profiles/)")
+    return names
 
 
 def load_config(path: str | Path | None) -> DaemonConfig:
@@ -265,16 +286,21 @@ def load_config(path: str | Path | None) -> DaemonConfig:
         return parse_config({"devices": {"sim": {"port": "grblsim://?clock=virtual"}}}, "default config")
     import yaml  # here, not at import: `plotter draw` talking to a daemon should start fast
 
+    from plotter.limits import MAX_YAML_BYTES, load_yaml
+
     p = Path(path)
     try:
-        text = p.read_bytes().decode("utf-8-sig")
-        data = yaml.safe_load(text)
+        with p.open("rb") as f:
+            text = f.read(MAX_YAML_BYTES + 1).decode("utf-8-sig")
+        data = load_yaml(text, f"config file {p}")
     except FileNotFoundError:
         raise ConfigError(f"config file {p} not found") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {p}: not a UTF-8 text file") from None
     except RecursionError:
         raise ConfigError(f"config file {p}: nested too deeply") from None
+    except InputLimitError as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file {p}: {str(exc).splitlines()[0]}") from None
     return parse_config(data, str(p))

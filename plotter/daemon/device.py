@@ -44,7 +44,10 @@ class GrblLink:
         hub: Any = None,
     ) -> None:
         from plotter.daemon.resume import pen_spec
+        from plotter.gcode.bed import machine_bed
         from plotter.grbl.streamer import Streamer
+
+        self.bed = machine_bed(profile)
 
         self.port = port
         self.store = store
@@ -90,8 +93,11 @@ class GrblLink:
         return info
 
     def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+        from plotter.gcode.bed import bed_from_settings, check_program_bed
         from plotter.grbl.journal import Journal
 
+        if self.info is not None and self.info.settings:  # GRBL's own travel, when it enforces it
+            check_program_bed(lines, bed_from_settings(self.bed, self.info.settings), f"device {self.device}")
         sink = self.store.journal_sink(job.id)
         records = sink.records()
         with self._port_lock:
@@ -328,6 +334,14 @@ def prepare_job(store: JobStore) -> Callable[[Job, DeviceConfig], Job]:
     if this one has another profile or paper and nothing was drawn yet, plan again. G-code jobs pass."""
 
     def prepare(job: Job, device: DeviceConfig) -> Job:
+        job = _replan(job, device)
+        from plotter.gcode.bed import check_program_bed, machine_bed
+
+        lines = (job.gcode or "").splitlines()
+        check_program_bed(lines, machine_bed(device.profile), f"device {device.name}")
+        return job
+
+    def _replan(job: Job, device: DeviceConfig) -> Job:
         if job.kind != "draw":
             return job
         want = {

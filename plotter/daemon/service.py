@@ -12,11 +12,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from plotter.daemon.allowed import resolve_draw_params
+from plotter.daemon.checks import check_config
 from plotter.daemon.config import DaemonConfig, DeviceConfig
+from plotter.daemon.lock import JobFileLock, config_lock_path
 from plotter.daemon.store import Job, open_store
 from plotter.daemon.store_base import StoreBase
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
-from plotter.errors import JobError, PlotterError
+from plotter.errors import DaemonError, JobError, PlotterError
+from plotter.gcode.bed import check_program_bed, machine_bed
 from plotter.job.models import ModelCache
 from plotter.job.params import DrawParams
 from plotter.job.pipeline import plan_job_params, sample, sketches_to_json
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[DeviceConfig], Link]
 Prepare = Callable[[Job, DeviceConfig], Job]
+START_WAIT_S = 120.0  # a request that arrives while the daemon loads its models waits this long
 
 
 class Service:
@@ -55,23 +60,34 @@ class Service:
         self.hub: Any = None  # a plotter.daemon.live.LiveHub while the web side runs
         self._started: list[Callable[[], None]] = []
         self.stopped = threading.Event()
+        self._stopping = False
+        self.ready = threading.Event()  # set once models and workers are up; requests wait for it
+        self.lock = JobFileLock(config_lock_path(config), "daemon" if run_workers else "cli")
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Service:
         try:
+            # first the lock: a CLI never edits the job file under a daemon, two daemons never share it
+            self.lock.acquire(timeout=10.0)
+            self._started.append(self.lock.release)
+            if self._run_workers:
+                check_config(self.config)  # the same checks as `plotter daemon --check`
             self.store.open()
             self._started.append(self.store.close)
             if not self._run_workers:  # in-process CLI: the queue only, never touch a live daemon's jobs
+                self.ready.set()
                 return self
-            _check_profiles(self.config)
             for job in self.store.recover():
                 log.warning("job %d was running when the daemon stopped: now interrupted (resumable)", job.id)
+            if self._serve:  # listening early: a client sees "starting" rather than no daemon at all
+                self._start_servers(http=False)
             self._start_models()
             if self._serve and self.config.http.enabled:
                 self._start_live()
             self._start_workers()
-            if self._serve:
-                self._start_servers()
+            if self._serve and self.config.http.enabled:
+                self._start_servers(http=True)
+            self.ready.set()
         except BaseException:
             self.stop()
             raise
@@ -80,6 +96,13 @@ class Service:
 
     def stop(self) -> None:
         """Reverse order: servers (no new requests), workers (pen up, jobs interrupted), models, store."""
+        self._stopping = True
+        self.ready.clear()
+        while self.servers:  # first, whenever they were started: no new requests
+            try:
+                self.servers.pop().stop()
+            except Exception:
+                log.exception("error while stopping a server")
         while self._started:
             step = self._started.pop()
             try:
@@ -94,6 +117,7 @@ class Service:
             server.stop()
         for worker in self.workers.values():
             worker.kill()
+        self.lock.release()  # the kernel drops a killed process's flock
         self._started.clear()
         self.stopped.set()
 
@@ -131,18 +155,17 @@ class Service:
             self.workers[dev.name] = worker
             self._started.append(worker.stop)
 
-    def _start_servers(self) -> None:
+    def _start_servers(self, http: bool) -> None:
         from plotter.daemon.api import UnixServer
 
-        servers: list[Any] = [UnixServer(self.config.socket, self.handle)]
-        if self.config.http.enabled:
+        if http:
             from plotter.daemon.web import WebServer
 
-            servers.append(WebServer(self.config.http, self.handle, self.hub))
-        for server in servers:
-            server.start()
-            self.servers.append(server)
-            self._started.append(server.stop)
+            server: Any = WebServer(self.config.http, self.handle, self.hub)
+        else:
+            server = UnixServer(self.config.socket, self.handle)
+        server.start()
+        self.servers.append(server)  # stopped first by `stop()`
 
     # ------------------------------------------------------------------ the API
     def handle(self, request: object) -> dict:
@@ -151,6 +174,9 @@ class Service:
             if not isinstance(request, dict) or not isinstance(request.get("op"), str):
                 raise JobError("request must be a JSON object with an 'op' field")
             op = request["op"]
+            if op != "ping" and not self.ready.wait(START_WAIT_S):
+                state = "stopping" if self._stopping else "starting"
+                raise DaemonError(f"the daemon is {state}; try again in a moment")
             fn = _OPS.get(op)
             if fn is None:
                 raise JobError(f"unknown request {op!r}; known: {', '.join(sorted(_OPS))}")
@@ -190,7 +216,7 @@ class Service:
             label = str((params or {}).get("class") or "upload.svg")
             kind, drawn, params = "draw", studio.svg_sketches(svg, label), {"class": label, "n": 1}
         if kind == "draw":
-            draw = DrawParams.from_dict(params or {})
+            draw = DrawParams.from_dict(resolve_draw_params(params or {}, self.config))
             if drawn is None:
                 drawn = studio.given_sketches(sketches) if sketches is not None else sample(draw, self.models)
             stored = {**draw.to_dict(), "n": len(drawn), "sketches": sketches_to_json(drawn)}
@@ -200,7 +226,10 @@ class Service:
                 "draw", stored, "\n".join(planned.lines), device, planned.stats, held=hold
             )
         elif kind == "gcode":
-            job = self.store.submit("gcode", dict(params or {}), _check_gcode(gcode), device, held=hold)
+            program = _check_gcode(gcode)
+            for dev in self.config.devices if device == "any" else [self.config.device(device)]:
+                check_program_bed(program.splitlines(), machine_bed(dev.profile), f"device {dev.name}")
+            job = self.store.submit("gcode", _plain_params(params), program, device, held=hold)
         else:
             raise JobError(f"unknown job kind {kind!r}; expected draw or gcode")
         log.info("job %d %s (%s on %s)", job.id, job.state, kind, device)
@@ -238,7 +267,7 @@ class Service:
         if job.state == "paused" and job.pause_reason == "user" and job.started is not None:
             if self._worker_of(job).resume(job.id):
                 return self.store.get(id).to_dict()
-        if job.state in ("paused", "failed", "interrupted"):
+        if job.state in ("paused", "failed", "interrupted") or (job.state == "cancelled" and job.resumable):
             return self.retry(id, from_journal=True)
         raise JobError(f"job {id} is {job.state}; nothing to resume")
 
@@ -292,6 +321,8 @@ class Service:
     def ping(self) -> dict:
         return {
             "pid": __import__("os").getpid(),
+            "starting": not self.ready.is_set(),
+            "offers": {"models": dict(self.config.models)},  # what a draw job may name (issue 16)
             "devices": list(self.workers),
             "models": self.models.loaded(),
         }
@@ -311,18 +342,15 @@ class Service:
         return worker
 
 
-def _check_profiles(config: DaemonConfig) -> None:
-    """A typo in a device's profile or paper stops the daemon at startup, naming the device."""
-    from plotter.daemon.config import ConfigError
-    from plotter.gcode import load_profile
-    from plotter.plan.layout import parse_paper
-
-    for dev in config.devices:
-        try:
-            load_profile(dev.profile)
-            parse_paper(dev.paper)
-        except PlotterError as exc:
-            raise ConfigError(f"devices.{dev.name}: {exc}") from None
+def _plain_params(params: object) -> dict:
+    """A G-code job's free-form params (a file name to show): a small mapping of short scalars only."""
+    if params is None:
+        return {}
+    ok = isinstance(params, dict) and len(params) <= 8
+    ok = ok and all(isinstance(v, (str, int, float, bool)) and len(str(v)) <= 200 for v in params.values())
+    if not ok:
+        raise JobError("gcode job: params must be a small mapping of short values (e.g. {\"file\": ...})")
+    return dict(params)
 
 
 def _warm_planner(device: DeviceConfig) -> None:

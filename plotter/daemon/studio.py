@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from plotter.daemon.allowed import resolve_draw_params
 from plotter.errors import JobError, PlotterError
 from plotter.job.params import MODELS, DrawParams
 
@@ -52,7 +53,7 @@ def preview(service: Any, params: dict | None = None) -> dict:
     """Sample a draw job's sketches without queueing it: the page shows them, then queues what it kept."""
     from plotter.job.pipeline import sample, sketches_to_json
 
-    draw = DrawParams.from_dict(params or {})
+    draw = DrawParams.from_dict(resolve_draw_params(params or {}, service.config))  # names, not paths
     return {"params": draw.to_dict(), "sketches": sketches_to_json(sample(draw, service.models))}
 
 
@@ -66,7 +67,7 @@ def complete(
     from plotter.job.pipeline import sketches_to_json
     from plotter.models.complete import complete_sketches
 
-    draw = DrawParams.from_dict(params or {})
+    draw = DrawParams.from_dict(resolve_draw_params(params or {}, service.config))  # names, not paths
     partial = given_sketches([strokes])[0]
     model = service.models.get(find_checkpoint(draw.model, draw.class_name, draw.checkpoint))
     with service.models.sample_lock:

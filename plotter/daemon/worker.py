@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from plotter.daemon.config import DeviceConfig
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
-from plotter.errors import DeviceError, GrblError, JobError, PlotterError
+from plotter.errors import DeviceError, GrblError, JobError, LayoutError, PlotterError
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,9 @@ class DeviceWorker:
             self._lift(link)
             new = "interrupted" if self._stop.is_set() else "cancelled"
             self.store.transition(job.id, new, "stopped by daemon shutdown" if new == "interrupted" else None)
+        except LayoutError as exc:  # off this machine's bed (GRBL's travel): refused before the first byte
+            log.error("%s: job %d refused: %s", name, job.id, exc)
+            self.store.transition(job.id, "failed", "off the bed", error=str(exc))
         except GrblError as exc:
             log.error("%s: job %d failed: %s", name, job.id, exc)
             self._after_fault(job.id, "failed", str(exc))

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from plotter.errors import ProfileError
+from plotter.errors import InputLimitError, ProfileError
 from plotter.gcode import schema
 from plotter.gcode.rules import LINE_LIMITS, check_line
 
@@ -170,12 +170,20 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    from plotter.limits import MAX_YAML_BYTES, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+        data = load_yaml(raw.decode("utf-8"), path.name)
     except OSError as exc:
         raise ProfileError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ProfileError(f"{path.name}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise ProfileError(f"{path.name}: nested too deeply") from None
+    except InputLimitError as exc:
+        raise ProfileError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

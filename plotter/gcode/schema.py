@@ -12,6 +12,7 @@ from dataclasses import fields
 from typing import Any
 
 from plotter.errors import ProfileError
+from plotter.limits import short
 
 TOP_KEYS = (
     "name",
@@ -95,7 +96,7 @@ class Validator:
 
     def no_unknown(self, data: Any, keys: tuple[str, ...] | list[str], prefix: str) -> None:
         if not isinstance(data, dict):
-            self.fail(prefix.rstrip(".") or "profile", f"must be a mapping of fields, got {data!r}")
+            self.fail(prefix.rstrip(".") or "profile", f"must be a mapping of fields, got {short(data)}")
         for key in data:
             if key not in keys:
                 close = difflib.get_close_matches(str(key), list(keys), n=1, cutoff=0.6)
@@ -105,50 +106,50 @@ class Validator:
     def choice(self, data: dict, key: str, choices: tuple[str, ...], default: str, prefix: str) -> str:
         value = data.get(key, default)
         if value not in choices:
-            self.fail(f"{prefix}{key}", f"must be one of {', '.join(choices)}, got {value!r}")
+            self.fail(f"{prefix}{key}", f"must be one of {', '.join(choices)}, got {short(value)}")
         return value
 
     def text(self, data: dict, key: str, default: str | None, prefix: str) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or (default is None and not value.strip()):
-            self.fail(f"{prefix}{key}", f"must be a non-empty text, got {value!r}")
+            self.fail(f"{prefix}{key}", f"must be a non-empty text, got {short(value)}")
         return value
 
     def value(self, kind: Any, value: Any, where: str, scale: float) -> Any:
         """Check one value against its kind; lengths are multiplied by `scale` (inches -> mm)."""
         if isinstance(kind, tuple):
             if value not in kind:
-                self.fail(where, f"must be one of {', '.join(kind)}, got {value!r}")
+                self.fail(where, f"must be one of {', '.join(kind)}, got {short(value)}")
             return value
         if kind == "pos|null":
             return None if value is None else self.value("pos", value, where, scale)
         if kind in ("pos", "nonneg", "num"):
             if not _is_number(value):
                 bound = {"pos": " > 0", "nonneg": " >= 0", "num": ""}[kind]
-                self.fail(where, f"must be a number{bound}, got {value!r}")
+                self.fail(where, f"must be a number{bound}, got {short(value)}")
             if kind == "pos" and not value > 0:
-                self.fail(where, f"must be a number > 0, got {value!r}")
+                self.fail(where, f"must be a number > 0, got {short(value)}")
             if kind == "nonneg" and not value >= 0:
-                self.fail(where, f"must be a number >= 0, got {value!r}")
+                self.fail(where, f"must be a number >= 0, got {short(value)}")
             return float(value) * scale
         if kind.startswith("int:"):
             lo, hi = (int(x) for x in kind.split(":")[1:])
             if not (isinstance(value, int) and not isinstance(value, bool)) or not lo <= value <= hi:
-                self.fail(where, f"must be an integer from {lo} to {hi}, got {value!r}")
+                self.fail(where, f"must be an integer from {lo} to {hi}, got {short(value)}")
             return value
         if kind == "bool":
             if not isinstance(value, bool):
-                self.fail(where, f"must be true or false, got {value!r}")
+                self.fail(where, f"must be true or false, got {short(value)}")
             return value
         if kind == "str":
             if not isinstance(value, str) or not value.strip():
-                self.fail(where, f"must be a non-empty G-code line, got {value!r}")
+                self.fail(where, f"must be a non-empty G-code line, got {short(value)}")
             return value.strip()
         if kind == "lines":
             if value is None:
                 return ()
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-                self.fail(where, f"must be a list of G-code lines, got {value!r}")
+                self.fail(where, f"must be a list of G-code lines, got {short(value)}")
             return tuple(s.strip() for s in value if s.strip())
         raise ValueError(f"unknown kind {kind}")  # programming error, not user input
 

@@ -55,6 +55,28 @@ def is_sync(cleaned: str, spindle_sync: bool = True) -> bool:
     return spindle_sync and bool(_SPINDLE.search(cleaned))
 
 
+def sync_flags(cleaned: Sequence[str], start: int = 0, spindle_sync: bool = True) -> list[bool]:
+    """`is_sync` for each line, knowing GRBL syncs at M3/M4/M5 only when the spindle state *changes*
+    (gcode.c: `if (gc_state.modal.spindle != gc_block.modal.spindle) spindle_sync(...)`): a second M5 is
+    acknowledged at once while the planner still runs. Taking it for a sync would make the journal claim
+    lines done that have not run. From `start` the spindle is assumed off (GRBL's state after a reset, and
+    what a resume preamble leaves)."""
+    state = "M5"
+    out = [False] * len(cleaned)
+    for i in range(start, len(cleaned)):
+        text = cleaned[i]
+        if _SYNC.match(text):
+            out[i] = True
+        m = _SPINDLE.search(text)
+        if m is not None:
+            mode = "M" + m.group(0).lstrip("M").lstrip("0")
+            out[i] = out[i] or (spindle_sync and mode != state)
+            state = mode
+        if re.search(r"M0*(?:2|30)(?!\d)", text):
+            state = "M5"  # program end stops the spindle
+    return out
+
+
 def dwell_seconds(cleaned: str) -> float:
     """Seconds a `G4 P..` line keeps GRBL silent (0 for anything else)."""
     m = _DWELL.search(cleaned)
@@ -121,6 +143,7 @@ class Flow:
         self.raw = lines
         self.rx_size, self.mode, self.start = rx_size, mode, start
         self.spindle_sync = spindle_sync
+        self.syncs = sync_flags(self.cleaned, start, spindle_sync)
         self.next = start  # next index to consider sending
         self.in_flight: deque[tuple[int, int]] = deque()  # (index, bytes) awaiting ok/error, oldest first
         self.in_flight_bytes = 0
@@ -131,6 +154,7 @@ class Flow:
         self.finished: Stop | None = None
         self.last_status: Status | None = None
         self._idle_reports = 0
+        self.gate: int | None = None  # pause at a pen lift: send nothing from here on (grbl/penchange.py)
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -154,7 +178,7 @@ class Flow:
         if self.finished or self.stopping:
             return actions
         cleaned = self.cleaned
-        while self.next < len(cleaned):
+        while self.next < len(cleaned) and (self.gate is None or self.next < self.gate):
             i = self.next
             text = cleaned[i]
             if not text:
@@ -218,7 +242,7 @@ class Flow:
         if code is not None and self.stopping is None:
             self.stopping = Stop("error", index, code)
         self.acked = self.in_flight[0][0] if self.in_flight else self.next
-        if code is None and is_sync(self.cleaned[index], self.spindle_sync) and self.stopping is None:
+        if code is None and self.syncs[index] and self.stopping is None:
             self.synced = index + 1
             actions.append(Synced(self.synced))
         if self.stopping and not self.in_flight:

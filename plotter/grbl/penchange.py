@@ -66,3 +66,20 @@ class PenChangeWatch:
         with self._lock:
             change, self._pending = self._pending, None
             return change
+
+
+def lift_gate(cleaned: Sequence[str], pen_up: Sequence[str], acked: int, sent: int) -> int:
+    """Where to stop sending for a pause at the next pen lift: just after the first pen-up line (and its `G4`
+    dwells) that GRBL has not acknowledged yet and whose end is not already sent; the end of the job if none.
+
+    Lines already sent run anyway, so the gate can only fall at or after `sent`."""
+    ups = {clean_line(line) for line in pen_up}
+    for i in range(acked, len(cleaned)):
+        if cleaned[i] not in ups:
+            continue
+        end = i + 1
+        while end < len(cleaned) and cleaned[end].startswith("G4"):
+            end += 1
+        if end >= sent:
+            return end
+    return len(cleaned)

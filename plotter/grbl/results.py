@@ -124,6 +124,14 @@ class LostAckError(StreamError):
     """GRBL went idle but some lines never got their `ok`/`error` (a dropped or garbled byte)."""
 
 
+class PositionError(StreamError):
+    """GRBL's reported position left the planned path (a lost or garbled byte): held, pen up, resumable."""
+
+    def __init__(self, message: str, index: int, result: StreamResult | None = None) -> None:
+        super().__init__(message, result)
+        self.index = index
+
+
 class CommandError(GrblError):
     """A single command (`$X`, `$C`, a setting) was refused."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import threading
 from collections import deque
@@ -15,15 +16,17 @@ from dataclasses import dataclass, field
 
 from plotter.errors import JobError
 from plotter.grbl.codes import describe_alarm, describe_error
-from plotter.grbl.flow import Acked, Flow, Send, Stop, Synced
+from plotter.grbl.flow import Acked, Flow, Send, Stop, Synced, clean_line
 from plotter.grbl.journal import Journal
 from plotter.grbl.link import HOLD, RESET, RESUME
+from plotter.grbl.position import PositionCheck, changes_offsets, planned_positions
 from plotter.grbl.protocol import Alarm, Banner, Status
 from plotter.grbl.results import (
     AlarmError,
     LineError,
     LostAckError,
     PortLostError,
+    PositionError,
     Progress,
     ResetError,
     StreamResult,
@@ -72,6 +75,8 @@ class Run:
         self.cancelling: Request | None = None
         self.cancel_detail = "cancelled"
         self._lost: int | None = None
+        self.fault: tuple[int, str] | None = None  # (first line not known done, why): the path check fired
+        self.position: PositionCheck | None = None  # set by the streamer once the preamble has run
         if journal:
             journal.begin(flow.raw, flow.start)
 
@@ -90,8 +95,10 @@ class Run:
                     self.polls.clear()
                     self._check_stall(link.clock())
                     continue
+                done_before = flow.synced  # a report can move `synced` (idle): judge it by what was known
                 self._apply(flow.feed(response))
                 if isinstance(response, Status):
+                    self._check_path(response, done_before)
                     asked = self.polls.popleft() if self.polls else None
                     self._on_status(response)
                     self._note_idle(response)
@@ -115,6 +122,10 @@ class Run:
         for action in actions:
             if isinstance(action, Acked):
                 self.idle_since = None
+                if self.position is not None and changes_offsets(self.flow.cleaned[action.index]):
+                    self.position.offsets_may_change(action.index)
+                if action.code is not None:
+                    self.position = None  # GRBL skipped that line: the error stops the job, the path is moot
                 if action.code is not None and self.journal:
                     self.journal.error(action.index, action.code)
             elif isinstance(action, Synced) and self.journal:
@@ -155,6 +166,27 @@ class Run:
                 else:
                     request.done.set()
         self._progress()
+
+    def _check_path(self, status: Status, done: int) -> None:
+        """Lost-byte detection: the reported position must lie on the path of lines done..acked."""
+        if self.position is None or self.fault is not None or self.cancelling:
+            return
+        self.position.note_wco(status.wco)
+        why = self.position.check(status.mpos, done, self.flow.next)  # sent: an ok may still be on its way
+        if why is not None:  # stop as a cancel does (hold, reset in Hold:0, pen up), then fail resumably
+            self.fault = (done, why)
+            self._request(Request("cancel"))
+
+    def _ends_off_plan(self, end: object) -> bool:
+        """The end check: idle after the last line, the machine must stand exactly where the plan ends."""
+        if self.position is None or not isinstance(end, Status) or end.state != "Idle":
+            return False
+        self.position.note_wco(end.wco)
+        total = self.flow.total
+        why = self.position.check(end.mpos, total, total)
+        if why is not None:
+            self.fault = (self.flow.synced, why)
+        return why is not None
 
     def _note_program_pause(self, status: Status) -> None:
         """Hold:0 that nobody asked for, with an M0 the oldest line in flight: GRBL stopped for the user
@@ -199,7 +231,15 @@ class Run:
         if request.kind == "pause":
             self.link.write(HOLD)
             self.waiting.append((request, _held(self.flow)))
+        elif request.kind == "pause_at_lift":  # stop sending after the next pen lift; GRBL runs dry, pen up
+            from plotter.grbl.penchange import lift_gate
+
+            flow = self.flow
+            flow.gate = lift_gate(flow.cleaned, self.s.pen_up, flow.acked, flow.next)
+            self.waiting.append((request, lambda st: st.state == "Idle" and not flow.in_flight
+                                 and flow.next >= (flow.gate if flow.gate is not None else flow.total)))
         elif request.kind == "resume":
+            self.flow.gate = None  # after a pause at a lift: the next stroke's pen-down is the next line
             self.link.write(RESUME)
             self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
         elif request.kind == "cancel":
@@ -232,11 +272,21 @@ class Run:
                 stop = Stop("reset")
             elif isinstance(end, Alarm):
                 stop = Stop("alarm", None, end.code)
+            elif end is not None and self._ends_off_plan(end):  # at rest, but not where the plan ends
+                pen_up(self.s)
+                stop = Stop("cancelled")
             elif end is not None:
                 flow.synced = flow.total
         self._journal(force=True)
         self._progress(force=True)
         result = self._result(stop.reason)
+        if stop.reason == "cancelled" and self.fault is not None:
+            index, why = self.fault
+            msg = f"{why}; stopped (feed hold, pen up); {self._summary()}"
+            if self.journal:
+                self.journal.error(index, 0)  # resume redraws from the pen-up before the first unsure line
+            self._end("error", msg)
+            raise PositionError(msg, index, result)
         if stop.reason in ("done", "cancelled"):
             if self.journal:
                 self.journal.end(stop.reason)
@@ -300,6 +350,20 @@ class Run:
             request.error = JobError("the job ended before GRBL confirmed the request")
             request.done.set()
         self.waiting.clear()
+
+
+def position_check(streamer, flow: Flow, preamble=()) -> PositionCheck | None:  # type: ignore[no-untyped-def]
+    """The lost-byte check for this run, or None when the streamer's `check_position` is off."""
+    if not getattr(streamer, "check_position", False):
+        return None
+    st = streamer.link.last_status
+    origin = st.work_position() if st is not None else None
+    lead_in = [origin]
+    if preamble:
+        lead_in += planned_positions([clean_line(p) for p in preamble], origin or (math.nan,) * 3)
+    check = PositionCheck(flow.cleaned, flow.start, lead_in[-1], lead_in=lead_in)
+    check.note_wco(st.wco if st is not None else None)
+    return check
 
 
 def _held(flow: Flow) -> Callable[[Status], bool]:

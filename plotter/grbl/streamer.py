@@ -25,7 +25,7 @@ from plotter.grbl.results import (
     ResetError,
     StreamResult,
 )
-from plotter.grbl.run import Request, Run, held_idle, pen_up
+from plotter.grbl.run import Request, Run, held_idle, pen_up, position_check
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2  # `?` at 5 Hz, never faster
@@ -49,6 +49,7 @@ class Streamer:
         # set by the stream thread when GRBL holds at a program pause (M0): (line index, the line as written);
         # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
         self.program_pause: tuple[int, str] | None = None
+        self.check_position = True  # lost-byte detection: every `?` must lie on the planned path
         self.paused_event = threading.Event()
 
     @property
@@ -71,8 +72,8 @@ class Streamer:
         self.silent_alarm = False
         if status is None and not reset:  # after ALARM:1/2 GRBL answers nothing, not even `?`, until Ctrl-X
             link.write(RESET)
-            banner = link.wait_for(lambda r: isinstance(r, Banner), wake_timeout)
-            status = link.status(timeout=status_wait) if banner is not None else None
+            banner = link.wait_for(lambda r: isinstance(r, Banner), max(wake_timeout, 5.0))
+            status = link.status(timeout=max(status_wait, 3.0)) if banner is not None else None
             self.silent_alarm = status is not None
         if status is None:
             raise DeviceError("no answer from GRBL (no banner, no status report, not even after a soft"
@@ -129,6 +130,7 @@ class Streamer:
             run = Run(self, flow, journal, on_progress)
             for line in preamble:
                 self.link.command(line)
+            run.position = position_check(self, flow, preamble)  # the path starts where the preamble ends
             return run.loop()
         finally:
             if run is not None:
@@ -144,6 +146,11 @@ class Streamer:
     def pause(self, timeout: float = 30.0) -> Status | None:
         """Feed hold (`!`) and wait until GRBL reports Hold:0 (decelerated, resumable)."""
         return self._control("pause", timeout)
+
+    def pause_at_lift(self, timeout: float = 600.0) -> Status | None:
+        """Hold at the next pen lift: send nothing after it, wait until GRBL has run it (Idle, pen up).
+        `resume()` continues with the travel to the next stroke, where the job puts the pen down itself."""
+        return self._control("pause_at_lift", timeout)
 
     def resume(self, timeout: float = 30.0) -> Status | None:
         """Cycle start (`~`) and wait until GRBL leaves Hold."""
@@ -204,6 +211,8 @@ class Streamer:
 def _idle_control(streamer: Streamer, kind: str) -> Status | None:
     """pause/resume/cancel with no job running: act on the machine directly."""
     link = streamer.link
+    if kind == "pause_at_lift":  # no job: nothing is sent, nothing to wait for
+        return link.status()
     if kind == "pause":
         link.write(HOLD)
         got = link.wait_for(held_idle(), 30.0, poll=streamer.poll_interval)

@@ -16,12 +16,18 @@ from typing import Any
 from plotter.errors import CheckpointError, PlotterError
 from plotter.job.params import MODELS, checkpoint_dirs, default_checkpoint
 
+MAX_MODELS = 8  # models kept loaded at once (a small sketch model is ~10 MB; torch's overhead adds more)
+
 
 class ModelCache:
-    """Models loaded once and kept (the daemon's warm state); thread-safe, torch imported on first use."""
+    """Models loaded once and kept (the daemon's warm state); thread-safe, torch imported on first use.
 
-    def __init__(self, loader: Callable[[Path], Any] | None = None) -> None:
+    Bounded: at most `max_models` stay loaded, the least recently used one is dropped first (issue 16:
+    every distinct checkpoint a request named used to stay in memory for good)."""
+
+    def __init__(self, loader: Callable[[Path], Any] | None = None, max_models: int = MAX_MODELS) -> None:
         self._loader = loader
+        self.max_models = max(1, max_models)
         self._models: dict[Path, Any] = {}
         self._lock = threading.Lock()
         self.sample_lock = threading.Lock()  # torch CPU sampling is not worth running in parallel on 2 cores
@@ -36,7 +42,10 @@ class ModelCache:
                 loader = self._loader
                 if loader is None:
                     loader = _load_torch_model
+                while len(self._models) >= self.max_models:
+                    self._models.pop(next(iter(self._models)))  # least recently used
                 self._models[path] = loader(path)
+            self._models[path] = self._models.pop(path)  # most recently used last
             return self._models[path]
 
     def scorer(self, class_name: str) -> Callable[[Any], Any]:

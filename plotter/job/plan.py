@@ -135,6 +135,15 @@ def home_in_bed_frame(profile: Profile) -> tuple[float, float]:
     return (0.0, profile.bed.height) if profile.bed.y_up else (0.0, 0.0)
 
 
+def _check_sizes(sketches: Sequence[Sketch]) -> None:
+    """Points per drawing and per page are bounded (planning time grows with both; issue 16)."""
+    from plotter.limits import MAX_POINTS_PER_DRAWING, MAX_POINTS_PER_PAGE, check_points
+
+    for i, s in enumerate(sketches, start=1):
+        check_points(s.n_points, f"drawing {i}", MAX_POINTS_PER_DRAWING)
+    check_points(sum(s.n_points for s in sketches), "the page", MAX_POINTS_PER_PAGE)
+
+
 def plan_job(sketches: Sequence[Sketch], profile: Profile, options: JobOptions | None = None) -> PlannedJob:
     """Lay out, merge, simplify, order, emit and estimate one page."""
     from plotter.plan.merge import merge_strokes
@@ -143,6 +152,7 @@ def plan_job(sketches: Sequence[Sketch], profile: Profile, options: JobOptions |
     opts = options or JobOptions()
     if not sketches or all(s.is_empty() for s in sketches):
         raise PlotterError("nothing to plot: the input has no strokes")
+    _check_sizes(sketches)
     layout = layout_sketches(
         sketches,
         paper=opts.paper,
