@@ -140,8 +140,9 @@ class DeviceWorker:
     def running_job(self) -> int | None:
         return self._job_id
 
-    def pause(self, job_id: int) -> bool:
-        return self._control(job_id, "pause")
+    def pause(self, job_id: int, at: str | None = None) -> bool:
+        """Feed hold (`at` None), hold now and lift the pen ("now"), or hold at the next pen lift ("lift")."""
+        return self._control(job_id, {None: "pause", "now": "now", "lift": "lift"}[at])
 
     def resume(self, job_id: int) -> bool:
         return self._control(job_id, "resume")
@@ -157,12 +158,25 @@ class DeviceWorker:
             if what == "pause":
                 self.store.transition(job_id, "paused", "feed hold", pause_reason="user")
                 link.pause()
+            elif what in ("now", "lift") and not hasattr(link, "pause_at_lift"):
+                raise JobError(f"{self.device.name} cannot lift the pen in a pause")
+            elif what == "now":
+                link.pause_now()  # type: ignore[attr-defined]
+                self.store.transition(job_id, "paused", "feed hold, pen lifted", pause_reason="user")
+            elif what == "lift":
+                link.pause_at_lift(lambda: self._held_at_lift(job_id))  # type: ignore[attr-defined]
             elif what == "resume":
                 self.store.transition(job_id, "running", "cycle start")
                 link.resume()
             else:
                 link.cancel()
             return True
+
+    def _held_at_lift(self, job_id: int) -> None:
+        try:
+            self.store.transition(job_id, "paused", "paused at a pen lift (pen up)", pause_reason="lift")
+        except JobError as exc:  # it ended or was cancelled first
+            log.info("%s: job %d: %s", self.device.name, job_id, exc)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
