@@ -306,7 +306,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
     from plotter.gcode.bed import check_program_bed, machine_bed
     from plotter.grbl.flow import Flow, clean_line
-    from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state, resume_plan
+    from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state
+    from plotter.grbl.replay import plan_resume
     from plotter.grbl.results import PortLostError, StreamError
     from plotter.grbl.streamer import Streamer
     from plotter.grbl.transport import open_port
@@ -325,7 +326,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         if state.digest != digest(lines):
             edited_from = state.digest
             click.echo(f"{file} changed at or after line {state.failure_point + 1}: resuming with the edits")
-        plan = resume_plan(lines, state.failure_point, pens)
+        plan = plan_resume(lines, state, pens)
         if plan.start_index >= len(lines):
             click.echo(f"{file}: the journal says this job is complete; nothing to do")
             return

@@ -143,9 +143,11 @@ class GrblLink:
 
         Kill or USB drop: GRBL ran every line it received (`exact_resume`). Hold then soft reset (SIGTERM,
         cancel): it stopped on a line, whose segment is redrawn from its start (`segment_resume`). Alarm,
-        reset, error: the position is not to be trusted, so the last pen-up (`resume_plan`)."""
+        reset: the position is not to be trusted, so the last pen-up (`resume_plan`); error:N, GRBL at rest
+        after it: the refused line and what it shifted are sent again, nothing it ran (`plan_resume`)."""
         from plotter.daemon.resume import exact_resume, position_tolerance, recorded_rest, segment_resume
-        from plotter.grbl.journal import PenCommands, load_state, resume_plan
+        from plotter.grbl.journal import PenCommands, load_state
+        from plotter.grbl.replay import plan_resume
 
         state = load_state(records)
         if state.status not in _UNTRUSTED:
@@ -172,8 +174,10 @@ class GrblLink:
                          job.id, how, found.start if not found.cut else found.start + 1, found.start + 1)
                 return found.start, found.preamble
             log.warning("job %d: the machine's position %s is on no line it may have run", job.id, pos)
-        plan = resume_plan(lines, state.failure_point, PenCommands(up=self.pen.up, down=self.pen.down))
-        log.info("job %d: resuming from the pen-up before line %d", job.id, plan.start_index + 1)
+        plan = plan_resume(lines, state, PenCommands(up=self.pen.up, down=self.pen.down))
+        for note in plan.notes:
+            log.info("job %d: %s", job.id, note)
+        log.info("job %d: resuming with line %d", job.id, plan.start_index + 1)
         return plan.start_index, plan.preamble
 
     def pause(self) -> None:

@@ -131,8 +131,8 @@ class Streamer:
         try:
             self.hold_lift = None
             run = Run(self, flow, journal, on_progress)
-            for line in preamble:
-                self.link.command(line)
+            for line in preamble:  # a resume's travel, pen moves, the lines it sends again: motion
+                self.link.command(line, moving=True)
             run.position = position_check(self, flow, preamble)  # the path starts where the preamble ends
             return run.loop()
         finally:
