@@ -92,7 +92,10 @@ class GrblLink:
                             if state.status not in _UNTRUSTED and recorded_rest(records) is None])
         return info
 
-    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None],
+               cancelled: threading.Event | None = None) -> None:
+        """Run `job` from its journal; `cancelled` (set by the worker before it calls `cancel()`) stops it
+        even when the cancel comes before the streamer has taken the port."""
         from plotter.gcode.bed import bed_from_settings, check_program_bed
         from plotter.grbl.journal import Journal
 
@@ -107,14 +110,16 @@ class GrblLink:
             on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
             try:
                 result = self.streamer.stream(
-                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress,
+                    cancelled=cancelled,
                 )
             finally:
                 if self.tap:
                     self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
-            with self._port_lock:
-                self._pin_rest([job.id])
+            if result.sent:  # (a stream cancelled before its first line left the machine as it was)
+                with self._port_lock:
+                    self._pin_rest([job.id])
             raise Cancelled(result.detail or "cancelled")
 
     def _pin_rest(self, job_ids: list[int]) -> None:
@@ -184,8 +189,10 @@ class GrblLink:
         self.streamer.resume()
 
     def cancel(self) -> None:
+        """Cancel the running stream; before it has started, nothing here: the worker's `cancelled` event
+        (set first) makes `stream` end before its first line."""
         try:
-            self.streamer.cancel()
+            self.streamer.cancel(idle=False)
         except PlotterError as exc:
             log.warning("cancel: %s", exc)
 
