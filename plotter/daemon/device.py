@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
-from plotter.daemon.pens import hold_and_lift, pause_at_next_lift, watch_pen_changes
+from plotter.daemon.pens import watch_pen_changes
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
@@ -94,7 +94,10 @@ class GrblLink:
                             if state.status not in _UNTRUSTED and recorded_rest(records) is None])
         return info
 
-    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None],
+               cancelled: threading.Event | None = None) -> None:
+        """Run `job` from its journal; `cancelled` (set by the worker before it calls `cancel()`) stops it
+        even when the cancel comes before the streamer has taken the port."""
         from plotter.gcode.bed import bed_from_settings, check_program_bed
         from plotter.grbl.journal import Journal
 
@@ -110,14 +113,16 @@ class GrblLink:
             on_progress = watch_pen_changes(self.store, job.id, lines, on_progress)
             try:
                 result = self.streamer.stream(
-                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress,
+                    cancelled=cancelled,
                 )
             finally:
                 if self.tap:
                     self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
-            with self._port_lock:
-                self._pin_rest([job.id])
+            if result.sent:  # (a stream cancelled before its first line left the machine as it was)
+                with self._port_lock:
+                    self._pin_rest([job.id])
             raise Cancelled(result.detail or "cancelled")
 
     def _pin_rest(self, job_ids: list[int]) -> None:
@@ -183,18 +188,14 @@ class GrblLink:
     def pause(self) -> None:
         self.streamer.pause()
 
-    def pause_now(self) -> None:
-        hold_and_lift(self.streamer, self.pen, bool(self.info and self.info.laser_mode), self.device)
-
-    def pause_at_lift(self, on_held: Callable[[], None]) -> None:
-        pause_at_next_lift(self.streamer, on_held, self.device)
-
     def resume(self) -> None:
         self.streamer.resume()
 
     def cancel(self) -> None:
+        """Cancel the running stream; before it has started, nothing here: the worker's `cancelled` event
+        (set first) makes `stream` end before its first line."""
         try:
-            self.streamer.cancel()
+            self.streamer.cancel(idle=False)
         except PlotterError as exc:
             log.warning("cancel: %s", exc)
 

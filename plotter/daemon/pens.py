@@ -59,20 +59,22 @@ def pause_at(at: object) -> str | None:
     return at  # type: ignore[return-value]
 
 
-def hold_and_lift(streamer: Any, pen: Any, laser_mode: bool, device: str | None) -> None:
-    """`pause --now`: feed hold now and lift the pen where the profile allows (`lift_in_hold_refusal`)."""
+def hold_and_lift(link: Any) -> None:
+    """`pause --now` on a `device.GrblLink`: feed hold now and lift the pen where the profile allows
+    (`lift_in_hold_refusal`)."""
     from plotter.grbl.penchange import lift_in_hold_refusal
 
-    why = lift_in_hold_refusal(pen.mode, pen.up, pen.down, laser_mode)
+    pen, laser = link.pen, bool(link.info and link.info.laser_mode)
+    why = lift_in_hold_refusal(pen.mode, pen.up, pen.down, laser)
     if why is not None:
-        raise JobError(f"pause --now on {device}: {why}")
-    streamer.pause_lift()
+        raise JobError(f"pause --now on {link.device}: {why}")
+    link.streamer.pause_lift()
 
 
-def pause_at_next_lift(streamer: Any, on_held: Callable[[], None], device: str | None) -> None:
+def pause_at_next_lift(link: Any, on_held: Callable[[], None]) -> None:
     """Stop sending after the next pen lift; `on_held` runs (on a thread of its own) once GRBL has run dry
     with the pen up. Returns at once: a long stroke must not block the API."""
-    request = streamer.request("pause_at_lift")
+    request, device = link.streamer.request("pause_at_lift"), link.device
 
     def wait() -> None:
         request.done.wait()

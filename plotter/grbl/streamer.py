@@ -113,17 +113,23 @@ class Streamer:
     def stream(self, lines: Sequence[str], start: int = 0, *, mode: str = CHAR_COUNT,
                preamble: Sequence[str] = (), journal: Journal | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               line_limit: int | None = None) -> StreamResult:
+               line_limit: int | None = None, cancelled: threading.Event | None = None) -> StreamResult:
         """Send `lines[start:]` and wait until GRBL has run them; returns done/cancelled or raises.
 
-        Raises `LineError`, `AlarmError`, `ResetError`, `LostAckError` (all `GrblError`) or `PortLostError`
-        (`DeviceError`); each carries the partial result, and the journal has every acknowledged line.
+        `cancelled`: set by whoever cancels this job before calling `cancel(idle=False)`; a stream that finds
+        it set when it takes the port sends nothing (the cancel came before the stream: see the daemon's
+        worker). Raises `LineError`, `AlarmError`, `ResetError`, `LostAckError` (all `GrblError`) or
+        `PortLostError` (`DeviceError`); each carries the partial result, and the journal has every
+        acknowledged line.
         """
         info = self.info
         flow = Flow(lines, rx_size=info.rx_size if info else DEFAULT_RX, mode=mode, start=start,
                     line_limit=line_limit or (info.line_limit if info else DEFAULT_LINE_LIMIT),
                     spindle_sync=not (info and info.laser_mode))
-        with self._lock:
+        with self._lock:  # a cancel checks `_streaming` under this lock after setting `cancelled`
+            if cancelled is not None and cancelled.is_set():
+                return StreamResult("cancelled", flow.total, start, 0, start, start, 0.0,
+                                    detail="cancelled before the first line")
             if self._streaming:
                 raise JobError("this streamer is already running a job")
             self._streaming = True
@@ -176,17 +182,20 @@ class Streamer:
         """Cycle start (`~`) and wait until GRBL leaves Hold."""
         return self._control("resume", timeout)
 
-    def cancel(self, timeout: float = 60.0) -> Status | None:
+    def cancel(self, timeout: float = 60.0, idle: bool = True) -> Status | None:
         """Hold, wait Hold:0, soft reset (position kept), pen up, re-read position; the stream returns
-        a `cancelled` result."""
-        return self._control("cancel", timeout)
+        a `cancelled` result. With no stream running: the same on the idle machine, or with `idle=False`
+        nothing at all (a cancel meant for a stream about to start, told by `stream(cancelled=)`)."""
+        return self._control("cancel", timeout, idle)
 
-    def _control(self, kind: str, timeout: float) -> Status | None:
+    def _control(self, kind: str, timeout: float, idle: bool = True) -> Status | None:
         request = Request(kind)
         with self._lock:
             streaming = self._streaming
             if streaming:
                 self._requests.append(request)
+            elif not idle:
+                return None
             else:
                 self._streaming = True  # the port is ours while we act on it; a stream() now is refused
         if not streaming:
