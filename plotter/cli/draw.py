@@ -302,7 +302,7 @@ def _follow_job(client: Any, job: dict) -> None:
         length=max(1, job["lines_total"]), label=f"job {job['id']}", file=sys.stderr
     ) as bar:
         shown = 0
-        while job["state"] not in FINAL and not (job["state"] == "paused" and job["pause_reason"] != "user"):
+        while job["state"] not in FINAL and job.get("pause_reason") != "device-lost":
             try:
                 job = client.call("wait", id=job["id"], updated=job["updated"], timeout=10)
             except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
+from plotter.daemon.pens import watch_pen_changes
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
@@ -53,6 +54,7 @@ class GrblLink:
         self.store = store
         self.pen = pen_spec(profile)
         self.streamer = Streamer(port, pen_up=pen_commands(profile))
+        self.streamer.pen_down_dwell = self.pen.dwell_down
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
@@ -108,6 +110,7 @@ class GrblLink:
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
             on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
+            on_progress = watch_pen_changes(self.store, job.id, lines, on_progress)
             try:
                 result = self.streamer.stream(
                     lines, start, preamble=preamble, journal=journal, on_progress=on_progress,

@@ -36,8 +36,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset({"queued"}),
     "done": frozenset(),
 }
+# A paused job whose stream is still open on its machine: a user's feed hold ("user"), a pause at the next pen
+# lift ("lift", the pen up), GRBL waiting at a pen change's M0 ("pen-change"). `resume` is a cycle start.
+HELD_ON_MACHINE = ("user", "lift", "pen-change")
 # jobs whose stream is (or was, when the daemon died) open on a machine: what recovery makes `interrupted`
-ON_MACHINE = "(state = 'running' OR (state = 'paused' AND pause_reason = 'user' AND started IS NOT NULL))"
+ON_MACHINE = ("(state = 'running' OR (state = 'paused' AND pause_reason IN ('user', 'lift', 'pen-change')"
+              " AND started IS NOT NULL))")
 
 
 @dataclass(frozen=True)

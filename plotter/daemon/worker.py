@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plotter.daemon.config import DeviceConfig
+from plotter.daemon.pens import hold_and_lift, pause_at_next_lift
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.errors import DeviceError, GrblError, JobError, LayoutError, PlotterError
@@ -150,8 +151,9 @@ class DeviceWorker:
     def running_job(self) -> int | None:
         return self._job_id
 
-    def pause(self, job_id: int) -> bool:
-        return self._control(job_id, "pause")
+    def pause(self, job_id: int, at: str | None = None) -> bool:
+        """Feed hold (`at` None), hold now and lift the pen ("now"), or hold at the next pen lift ("lift")."""
+        return self._control(job_id, {None: "pause", "now": "now", "lift": "lift"}[at])
 
     def resume(self, job_id: int) -> bool:
         return self._control(job_id, "resume")
@@ -169,10 +171,23 @@ class DeviceWorker:
             if what == "pause":
                 self.store.transition(job_id, "paused", "feed hold", pause_reason="user")
                 link.pause()
+            elif what in ("now", "lift") and not hasattr(link, "streamer"):
+                raise JobError(f"{self.device.name} cannot lift the pen in a pause")
+            elif what == "now":
+                hold_and_lift(link)
+                self.store.transition(job_id, "paused", "feed hold, pen lifted", pause_reason="user")
+            elif what == "lift":
+                pause_at_next_lift(link, lambda: self._held_at_lift(job_id))
             else:
                 self.store.transition(job_id, "running", "cycle start")
                 link.resume()
             return True
+
+    def _held_at_lift(self, job_id: int) -> None:
+        try:
+            self.store.transition(job_id, "paused", "paused at a pen lift (pen up)", pause_reason="lift")
+        except JobError as exc:  # it ended or was cancelled first
+            log.info("%s: job %d: %s", self.device.name, job_id, exc)
 
     def _request_cancel(self, job_id: int) -> bool:
         """False when this worker does not own `job_id`. The event first: a link that has not taken the port

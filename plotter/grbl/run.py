@@ -239,10 +239,27 @@ class Run:
             flow.gate = lift_gate(flow.cleaned, self.s.pen_up, flow.acked, flow.next)
             self.waiting.append((request, lambda st: st.state == "Idle" and not flow.in_flight
                                  and flow.next >= (flow.gate if flow.gate is not None else flow.total)))
+        elif request.kind == "pause_lift":  # hold now, then lift a spindle-driven pen (penchange.py)
+            from plotter.grbl.penchange import HoldThenLift
+
+            self.link.write(HOLD)
+            self.s.hold_lift = HoldThenLift(self.link.write, _held(self.flow))
+            self.waiting.append((request, self.s.hold_lift))
         elif request.kind == "resume":
             self.flow.gate = None  # after a pause at a lift: the next stroke's pen-down is the next line
-            self.link.write(RESUME)
-            self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
+            for waiting in [w for w in self.waiting if w[0].kind == "pause_at_lift"]:  # resumed before it
+                self.waiting.remove(waiting)
+                waiting[0].error = JobError("resumed before the pen lift it was to pause at")
+                waiting[0].done.set()
+            lift, self.s.hold_lift = self.s.hold_lift, None
+            if lift is not None and lift.lifted:  # the pen goes down where it lifted, then cycle start
+                from plotter.grbl.penchange import LowerThenResume
+
+                self.waiting.append((request, LowerThenResume(self.link.write, self.link.clock,
+                                                              self.s.pen_down_dwell)))
+            else:
+                self.link.write(RESUME)
+                self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
         elif request.kind == "cancel":
             self.cancelling = request
             self.link.write(HOLD)
@@ -252,6 +269,7 @@ class Run:
         """Hold:0 reached: soft reset keeps the position, drop everything in flight, lift the pen."""
         flow, link = self.flow, self.link
         flow.abort("cancelled")
+        self.s.hold_lift = None  # the reset ends the spindle-stop override too
         link.write(RESET)
         alarm = None
         banner = link.wait_for(lambda r: isinstance(r, (Banner, Alarm)), 3.0)

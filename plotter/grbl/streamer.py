@@ -50,6 +50,8 @@ class Streamer:
         # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
         self.program_pause: tuple[int, str] | None = None
         self.check_position = True  # lost-byte detection: every `?` must lie on the planned path
+        self.pen_down_dwell = 0.0  # seconds the pen needs to touch down (the profile's dwell_down)
+        self.hold_lift: object = None  # a pause_lift in effect (penchange.HoldThenLift): resume lowers first
         self.paused_event = threading.Event()
 
     @property
@@ -133,6 +135,7 @@ class Streamer:
             self._streaming = True
         run: Run | None = None
         try:
+            self.hold_lift = None
             run = Run(self, flow, journal, on_progress)
             for line in preamble:  # a resume's travel, pen moves, the lines it sends again: motion
                 self.link.command(line, moving=True)
@@ -157,6 +160,23 @@ class Streamer:
         """Hold at the next pen lift: send nothing after it, wait until GRBL has run it (Idle, pen up).
         `resume()` continues with the travel to the next stroke, where the job puts the pen down itself."""
         return self._control("pause_at_lift", timeout)
+
+    def request(self, kind: str) -> Request:
+        """Post a control to the running stream without waiting for it: `request.done` is set once GRBL
+        confirmed it (`result`) or the job ended first (`error`). The daemon posts a pause at the next lift
+        so, waiting on it from a thread of its own, no API call blocks for a whole stroke."""
+        request = Request(kind)
+        with self._lock:
+            if not self._streaming:
+                raise JobError("no job is streaming")
+            self._requests.append(request)
+        return request
+
+    def pause_lift(self, timeout: float = 30.0) -> Status | None:
+        """Feed hold now, then lift the pen with GRBL's spindle-stop override (only for a pen on the spindle
+        whose pen-up is M5: see `penchange.HoldThenLift`); `resume()` lowers it where it lifted, waits
+        `pen_down_dwell`, then cycle start."""
+        return self._control("pause_lift", timeout)
 
     def resume(self, timeout: float = 30.0) -> Status | None:
         """Cycle start (`~`) and wait until GRBL leaves Hold."""
@@ -222,7 +242,7 @@ def _idle_control(streamer: Streamer, kind: str) -> Status | None:
     link = streamer.link
     if kind == "pause_at_lift":  # no job: nothing is sent, nothing to wait for
         return link.status()
-    if kind == "pause":
+    if kind in ("pause", "pause_lift"):  # no job: the pen stays as it is
         link.write(HOLD)
         got = link.wait_for(held_idle(), 30.0, poll=streamer.poll_interval)
         return got if isinstance(got, Status) else None
