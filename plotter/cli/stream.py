@@ -343,10 +343,11 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
             edited_from = state.digest
             click.echo(f"{file} changed at or after line {state.failure_point + 1}: resuming with the edits")
         plan = plan_resume(lines, state, pens)
-        if plan.start_index >= len(lines):
+        if plan.start_index >= len(lines) and not plan.preamble:
             click.echo(f"{file}: the journal says this job is complete; nothing to do")
             return
-        click.echo(f"resuming at line {plan.start_index + 1} of {len(lines)} (last run: "
+        where = f"line {plan.start_index + 1}" if plan.start_index < len(lines) else "the end"
+        click.echo(f"resuming at {where} of {len(lines)} lines (last run: "
                    f"{state.status or 'interrupted'}, first line not done: {state.failure_point + 1})")
         for note in plan.notes:
             click.echo(f"note: {note}")
