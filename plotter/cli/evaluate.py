@@ -11,15 +11,19 @@ from pathlib import Path
 
 import click
 
-DEFAULT_CLASSIFIER = "checkpoints/classifier-345.pt"
-DATA_CANDIDATES = ("../shared/data/quickdraw", "../../shared/data/quickdraw")
+DEFAULT_CLASSIFIER = "checkpoints/classifier-345.pt"  # in the checkout unless it exists where you are
+DATA_CANDIDATES = ("../shared/data/quickdraw", "../../shared/data/quickdraw")  # cwd, then the checkout
 
 
 def _default_data() -> str | None:
     env = os.environ.get("PLOTTER_DATA")
     if env:
         return env
-    return next((c for c in DATA_CANDIDATES if Path(c).is_dir()), None)
+    from plotter.job.params import CHECKOUT
+
+    found = next((c for c in DATA_CANDIDATES if Path(c).is_dir()), None)
+    beside = CHECKOUT.parent / "shared" / "data" / "quickdraw"
+    return found or (str(beside) if beside.is_dir() else None)
 
 
 class _Bars:
@@ -120,7 +124,11 @@ def evaluate(checkpoint: str | None, classifier_path: str, data: str | None, cla
     if data is None:
         raise DataError("no data found: pass --data PATH or set PLOTTER_DATA (see the data README)")
     torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
-    clf = load_classifier(classifier_path)
+    from plotter.job.params import in_checkout
+
+    checkpoint = str(in_checkout(checkpoint)) if checkpoint else checkpoint
+    compare_dir = str(in_checkout(compare_dir))
+    clf = load_classifier(in_checkout(classifier_path))
     bars = _Bars(enabled=not quiet)
     if classes_spec is not None:
         _per_class(checkpoint, clf, data, classes_spec, per_class, temperature, seed, out_dir, grid_classes,

@@ -149,7 +149,16 @@ class FiniteFloat(click.ParamType):
 
 LENGTH = Length()
 INPUT_FILE = InputFile()
-CHECKPOINT_FILE = InputFile("checkpoint")
+class CheckpointFile(InputFile):
+    """An existing checkpoint; a relative path missing here is looked up in the checkout (`in_checkout`)."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from plotter.job.params import in_checkout
+
+        return super().convert(str(in_checkout(str(value))), param, ctx)
+
+
+CHECKPOINT_FILE = CheckpointFile("checkpoint")
 INPUT_PATH = InputPath("data")
 FINITE = FiniteFloat()
 GRID = Grid()

@@ -189,24 +189,30 @@ def _best_of_sampler(model: Any, opts: dict, class_name: str | None) -> Callable
 def sample(**opts: Any) -> None:
     """Sample sketches and write a grid (PNG/SVG), an animation of them being drawn (GIF/HTML) or JSON.
 
-    `--class cat,dog,apple` (a multi-class checkpoint) draws n of each, one class per row.
-    With no output option, writes <class>-samples.png.
+    `--class cat,dog,apple` draws n of each, one class per row: from one checkpoint that knows them all,
+    else from each class's own. With no output option, writes <class>-samples.png.
     """
-    from plotter.job.models import load
+    from plotter.job.models import check_classes, checkpoints_for, load
     from plotter.job.params import pick_model
     from plotter.models.complete import resolve_class
     from plotter.models.sampling import resolve_temperature
 
     wanted = [c.strip() for c in (opts["class_name"] or "").split(",") if c.strip()] or [None]
     kind = opts["model"] or pick_model(wanted[0], opts["checkpoint"])
-    model = load(kind, wanted[0], opts["checkpoint"])
-    names = [resolve_class(model, c) for c in wanted]  # every name checked before any sampling
-    tau = resolve_temperature(model, opts["temperature"])
-    sketches, captions = [], []
-    for name in names:
-        click.echo(f"{model.kind} {_shown(name)} x{opts['n']} at temperature {tau:g}", err=True)
-        sketches += _sample_batches(model, opts["n"], opts["batch"], opts, name)
-        captions += [name or ""] * opts["n"]
+    groups = checkpoints_for(kind, wanted, opts["checkpoint"])  # type: ignore[arg-type]
+    for path, group in groups.items():  # every name checked before torch loads anything
+        check_classes(path, group)  # type: ignore[arg-type]
+    drawn: dict[object, list] = {}
+    for path, group in groups.items():
+        model = load(kind, group[0], path)
+        tau = resolve_temperature(model, opts["temperature"])
+        for asked in group:
+            name = resolve_class(model, asked)
+            click.echo(f"{model.kind} {_shown(name)} x{opts['n']} at temperature {tau:g}", err=True)
+            drawn[asked] = [name, _sample_batches(model, opts["n"], opts["batch"], opts, name)]
+    names = [drawn[c][0] for c in wanted]
+    sketches = [s for c in wanted for s in drawn[c][1]]
+    captions = [drawn[c][0] or "" for c in wanted for _ in range(opts["n"])]
     empty = sum(s.is_empty() for s in sketches)
     ended = sum(bool(s.meta.get("ended", True)) for s in sketches)
     click.echo(f"{len(sketches)} sketches, {ended} ended by themselves, {empty} empty", err=True)

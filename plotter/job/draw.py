@@ -42,10 +42,16 @@ class DrawPlan:
 
 
 def plan_draw(params: DrawParams, profile: str, paper: str, models: ModelCache | None = None) -> DrawPlan:
-    """Sample `params.n` sketches and lay them out on `paper` for `profile`."""
-    sketches = sample(params, models or ModelCache())
+    """Sample `params.n` sketches and lay them out on `paper` for `profile`. The profile and the paper are
+    checked first, the class before the model loads (`pipeline.sample`): no error waits for torch."""
+    from plotter.gcode import load_profile
+    from plotter.plan.layout import parse_paper
+
     profile = params.profile or profile
     paper = params.paper or paper
+    load_profile(profile)
+    parse_paper(paper)
+    sketches = sample(params, models or ModelCache())
     job = plan_sketches(sketches, profile, paper, params.grid, job_name=f"{params.class_name} x{params.n}",
                         layout=params.layout)
     return DrawPlan(params, profile, paper, sketches, job)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from plotter.errors import CheckpointError, PlotterError
-from plotter.job.params import MODELS, checkpoint_dirs, default_checkpoint
+from plotter.job.params import MODELS, checkpoint_dirs, default_checkpoint, made_for
+from plotter.sketch.classes import match_class, require_class
 
 MAX_MODELS = 8  # models kept loaded at once (a small sketch model is ~10 MB; torch's overhead adds more)
 
@@ -56,10 +57,11 @@ class ModelCache:
             if self._classifier is None:
                 self._classifier = _load_classifier()
         clf = self._classifier
-        if clf is not False and class_name in clf.classes:
+        known = match_class(class_name, clf.classes) if clf is not False else None
+        if known is not None:
             from plotter.training.classifier import class_scorer
 
-            return class_scorer(clf, class_name)
+            return class_scorer(clf, known)
         import numpy as np
 
         return lambda sketches: np.zeros(len(sketches))
@@ -103,25 +105,65 @@ def find_checkpoint(model: str, class_name: str | None, checkpoint: str | Path |
             raise CheckpointError(f"checkpoint {path} does not exist")
         return path
     path = default_checkpoint(model, class_name)
-    if class_name is None or path.stem == f"{MODELS[model]}-{class_name}":
+    if class_name is None or made_for(path, model, class_name):
         return path
     widest, most = path, 0  # a class no checkpoint knows: the widest one's error suggests the closest names
     for cand in shipped_checkpoints():  # `--class dog` with sketch_rnn-cat.pt and sketch_rnn-multiclass.pt
         if cand.stem.startswith(f"{MODELS[model]}-"):
             try:
-                classes = checkpoint_info(cand)["classes"]
+                classes = known_classes(cand)
             except PlotterError:
                 continue
-            if class_name in classes:
+            if match_class(class_name, classes) is not None:
                 return cand
             if len(classes) > most:
                 widest, most = cand, len(classes)
     return widest
 
 
+def known_classes(path: str | Path) -> list[str]:
+    """The classes a checkpoint draws: read without torch when possible (`job.ckmeta`), else loaded."""
+    from plotter.job.ckmeta import checkpoint_classes
+
+    found = checkpoint_classes(path)
+    return found if found is not None else checkpoint_info(path)["classes"]
+
+
+def check_classes(path: str | Path, names: list[str | None]) -> list[str | None]:
+    """Every name checked against the checkpoint's classes *before* torch loads it (a typo fails in
+    milliseconds, with suggestions); returns the names as the checkpoint spells them. A checkpoint whose
+    classes cannot be read without torch is checked by the model after loading, as before."""
+    from plotter.job.ckmeta import checkpoint_classes
+
+    classes = checkpoint_classes(path)
+    if not classes:
+        return names
+    return [n if n is None else require_class(n, classes, Path(path).name) for n in names]
+
+
+def checkpoints_for(model: str, names: list[str], checkpoint: str | Path | None) -> dict[Path, list[str]]:
+    """`sample --class cat,dog`: one checkpoint that knows every name if there is one (the given one
+    always), else one per class ({path: names it draws})."""
+    if checkpoint is not None or len(names) <= 1:
+        return {find_checkpoint(model, names[0] if names else None, checkpoint): names}
+    for cand in shipped_checkpoints():
+        if cand.stem.startswith(f"{MODELS[model]}-"):
+            try:
+                classes = known_classes(cand)
+            except PlotterError:
+                continue
+            if all(match_class(n, classes) is not None for n in names):
+                return {cand: names}
+    out: dict[Path, list[str]] = {}
+    for name in names:
+        out.setdefault(find_checkpoint(model, name, None), []).append(name)
+    return out
+
+
 def load(model: str, class_name: str | None, checkpoint: str | Path | None) -> Any:
     """Load the checkpoint for sampling (one torch thread unless $PLOTTER_TORCH_THREADS, as the daemon)."""
     path = find_checkpoint(model, class_name, checkpoint)
+    check_classes(path, [class_name])
     loaded = ModelCache().get(path)
     if not hasattr(loaded, "generate"):
         raise CheckpointError(f"{path} holds a {getattr(loaded, 'kind', '?')} model, which does not draw")

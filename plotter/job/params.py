@@ -99,18 +99,42 @@ class DrawParams:
         return {k: v for k, v in d.items() if v is not None}
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout (editable install): checkpoints/, docs/
+
+
+def in_checkout(path: str | Path) -> Path:
+    """`path` as given if it exists (or is absolute); else the same relative path inside the checkout, if
+    that exists: README examples such as `plotter evaluate checkpoints/sketch_rnn-cat.pt` work from any
+    directory. Inputs only: outputs stay relative to where the user is."""
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return p
+    q = CHECKOUT / p
+    return q if q.exists() else p
+
+
 def checkpoint_dirs() -> list[Path]:
     """$PLOTTER_CHECKPOINTS, then the repository's `checkpoints/` (editable install / source checkout)."""
     dirs = [Path(p) for p in os.environ.get("PLOTTER_CHECKPOINTS", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
+    dirs.append(CHECKOUT / "checkpoints")
     return dirs
+
+
+def made_for(path: Path, model: str, class_name: str | None) -> bool:
+    """`<model>-<class>.pt` for this class (the class-name rule: `--class Cat` finds sketch_rnn-cat.pt)."""
+    from plotter.sketch.classes import class_key
+
+    prefix = f"{MODELS[model]}-"
+    return bool(class_name) and path.stem.startswith(prefix) and \
+        class_key(path.stem[len(prefix):]) == class_key(class_name or "")
 
 
 def _find(model: str, class_name: str | None) -> Path | None:
     stem = MODELS[model]
     for d in checkpoint_dirs():
-        if class_name and (d / f"{stem}-{class_name}.pt").is_file():
-            return d / f"{stem}-{class_name}.pt"
+        for p in sorted(d.glob(f"{stem}-*.pt")) if class_name and d.is_dir() else []:
+            if made_for(p, model, class_name):
+                return p
     for d in checkpoint_dirs():
         found = sorted(d.glob(f"{stem}-*.pt"))
         if found:
@@ -142,6 +166,6 @@ def pick_model(class_name: str | None, checkpoint: str | None = None) -> str:
     for exact in (True, False):
         for model in BETTER_FIRST:
             path = _find(model, class_name)
-            if path is not None and (not exact or path.stem == f"{MODELS[model]}-{class_name}"):
+            if path is not None and (not exact or made_for(path, model, class_name)):
                 return model
     return "sketch-rnn"

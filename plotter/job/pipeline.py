@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from plotter.errors import JobError
-from plotter.job.models import ModelCache, find_checkpoint
+from plotter.job.models import ModelCache, check_classes, find_checkpoint
 from plotter.job.params import DrawParams, parse_grid
 from plotter.models.complete import check_class
 from plotter.sketch import Sketch
@@ -24,6 +24,7 @@ from plotter.sketch import Sketch
 def sample(params: DrawParams, models: ModelCache) -> list[Sketch]:
     """Draw `params.n` sketches from the (cached) model."""
     path = find_checkpoint(params.model, params.class_name, params.checkpoint)
+    check_classes(path, [params.class_name])  # before the model loads: a typo costs no torch import
     model = models.get(path)
     check_class(model, params.class_name)
     if params.best_of > 1:

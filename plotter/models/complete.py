@@ -15,7 +15,6 @@ prefix strokes kept exactly.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 
 from plotter.errors import PlotterError, SketchFormatError, UnknownClassError
 from plotter.sketch import Sketch
+from plotter.sketch.classes import require_class
 
 DATA_BOX = 255.0  # Quick, Draw! simplified drawings fit a 0..255 box
 DATA_RDP = 2.0  # ... and were simplified with RDP epsilon 2
@@ -33,11 +33,8 @@ DATA_RDP = 2.0  # ... and were simplified with RDP epsilon 2
 def check_class(model: Any, class_name: str) -> None:
     """Fail fast with close names before sampling (the model would too, but after loading work)."""
     classes = list(getattr(model, "classes", None) or [])
-    if not classes or class_name in classes:
-        return
-    close = difflib.get_close_matches(class_name, classes, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"it knows: {', '.join(classes[:12])}"
-    raise UnknownClassError(f"unknown class {class_name!r}; {hint}")
+    if classes:
+        require_class(class_name, classes)
 
 
 def resolve_class(model: Any, class_name: str | None) -> str | None:
@@ -53,11 +50,7 @@ def resolve_class(model: Any, class_name: str | None) -> str | None:
         return classes[0] if classes else None
     if not classes:
         return None  # a model without class names draws whatever it was trained on
-    key = class_name.strip().lower().replace(" ", "_")  # "The Eiffel Tower" -> the_eiffel_tower
-    if class_name not in classes and key in classes:
-        return key
-    check_class(model, class_name)
-    return class_name
+    return require_class(class_name, classes)  # as the model spells it: "Alarm_Clock" -> "alarm clock"
 
 
 def max_points(model: Any) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from plotter.errors import PlotterError, UnknownClassError
+from plotter.errors import PlotterError
 from plotter.sketch import Sketch
 
 DEFAULT_TEMPERATURE = 0.4  # Sketch-RNN's customary τ; a checkpoint may carry its own (checkpoint "sampling")
@@ -35,13 +35,9 @@ def class_index(classes: Sequence[str], class_name: str | None) -> int | None:
     """Index of `class_name` in the model's classes (None = the model's only/first class)."""
     if class_name is None:
         return None
-    if class_name in classes:
-        return list(classes).index(class_name)
-    import difflib
+    from plotter.sketch.classes import require_class
 
-    close = difflib.get_close_matches(class_name, list(classes), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; it knows: {', '.join(list(classes)[:10])}"
-    raise UnknownClassError(f"this model does not know class {class_name!r}{hint}")
+    return list(classes).index(require_class(class_name, classes))  # "Alarm_Clock" is "alarm clock"
 
 
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
