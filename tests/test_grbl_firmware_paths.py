@@ -36,7 +36,7 @@ def _say(port: serial.Serial, data: bytes, until: bytes, timeout: float = 10.0) 
     return out
 
 
-def _poll(port: serial.Serial, state: bytes, timeout: float = 20.0) -> bytes:
+def _poll(port: serial.Serial, state: bytes, timeout: float = 120.0) -> bytes:
     """`?` until the report shows `state` (GRBL answers a `?` that arrives with `!` before holding)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,7 +111,7 @@ class Cli:
         while chunk := os.read(fd, 4096):  # raw chunks: prompts end without a newline
             self.lines.put(chunk.decode(errors="replace"))
 
-    def expect(self, text: str, timeout: float = 60.0) -> str:
+    def expect(self, text: str, timeout: float = 300.0) -> str:
         """Wait until `text` appears in the output after the previous match; return the output up to it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -125,7 +125,7 @@ class Cli:
                 continue
         raise AssertionError(f"never saw {text!r}; output so far:\n{self.output}")
 
-    def finish(self, timeout: float = 120.0) -> int:
+    def finish(self, timeout: float = 600.0) -> int:
         rc = self.proc.wait(timeout)
         time.sleep(0.1)
         while not self.lines.empty():
