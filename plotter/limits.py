@@ -88,10 +88,10 @@ def json_depth(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
-def _number(kind: type) -> Any:
+def _number(kind: type, limit: int = MAX_NUMBER_CHARS) -> Any:
     def parse(text: str) -> Any:
-        if len(text) > MAX_NUMBER_CHARS:
-            raise InputLimitError(f"a number has {len(text)} characters (at most {MAX_NUMBER_CHARS})")
+        if len(text) > limit:
+            raise InputLimitError(f"a number has {len(text)} characters (at most {limit})")
         value = kind(text)
         if not math.isfinite(value):
             raise InputLimitError(f"number {text} is out of range")
@@ -104,14 +104,17 @@ def _constant(text: str) -> Any:
     raise InputLimitError(f"{text} is not a JSON number")
 
 
-def parse_json(raw: bytes | str, what: str = "request") -> Any:
-    """Decode untrusted JSON within the limits above; anything else is one `InputLimitError` line."""
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise InputLimitError(f"{what} too large: {len(raw)} bytes (at most {MAX_REQUEST_BYTES})")
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        raise InputLimitError(f"{what} nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+def parse_json(raw: bytes | str, what: str = "request", *, max_bytes: int = MAX_REQUEST_BYTES,
+               max_depth: int = MAX_JSON_DEPTH, max_number: int = MAX_NUMBER_CHARS) -> Any:
+    """Decode untrusted JSON within the limits above (or a transport's own, `plotter.daemon.limits`);
+    anything else is one `InputLimitError` line."""
+    if len(raw) > max_bytes:
+        raise InputLimitError(f"{what} too large: {len(raw)} bytes (at most {max_bytes})")
+    if json_depth(raw, max_depth) > max_depth:
+        raise InputLimitError(f"{what} nested too deeply (at most {max_depth} levels)")
+    number = {"parse_int": _number(int, max_number), "parse_float": _number(float, max_number)}
     try:
-        return json.loads(raw, parse_int=_number(int), parse_float=_number(float), parse_constant=_constant)
+        return json.loads(raw, **number, parse_constant=_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputLimitError(f"{what} is not JSON: {str(exc).splitlines()[0][:120]}") from None
     except (RecursionError, ValueError) as exc:  # belt and braces: the scan above should catch these

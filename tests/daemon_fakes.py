@@ -47,9 +47,13 @@ class FakeLink:
         self.held = False
         self.cancelled = False
 
-    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None],
+               cancelled: threading.Event | None = None) -> None:
         p = self.p
-        self.cancelled = False  # a cancel ends one stream, like Streamer.cancel
+        with p.cond:  # as the streamer: `cancelled` is read when the stream takes the machine
+            if cancelled is not None and cancelled.is_set():
+                raise Cancelled("cancelled before the first line")
+            self.cancelled = False  # a cancel ends one stream, like Streamer.cancel
         for i in range(job.resume_from, len(lines)):
             on_ack(i)  # a killed daemon stops here (the worker's callback raises), before the machine runs i
             if p.unplug_at.get(job.id) == i:

@@ -132,9 +132,7 @@ def cli_never_edits_under_daemon(tmp_path, svc, run, one_line, monkeypatch, **_)
 
 @row
 def backlog(svc, **_) -> None:
-    from plotter.daemon.api import _ThreadingUnixServer
-
-    assert _ThreadingUnixServer.request_queue_size >= 128
+    assert svc.servers[0]._server.request_queue_size >= 128  # the running server's listen() backlog
     socks = []
     try:
         for _ in range(60):
@@ -327,9 +325,9 @@ def http_negative_length(svc, **_) -> None:
 
 def _web(limits=None):  # noqa: ANN001, ANN202
     from plotter.daemon.config import HttpConfig
+    from plotter.daemon.limits import LIMITS
     from plotter.daemon.live import LiveHub
     from plotter.daemon.web import WebServer
-    from plotter.daemon.web.limits import LIMITS
 
     host = "::1" if limits == "v6" else "127.0.0.1"
     return WebServer(HttpConfig(True, host, 0, "t0k"), lambda r: {"ok": True, "result": {}}, LiveHub(),
@@ -338,9 +336,9 @@ def _web(limits=None):  # noqa: ANN001, ANN202
 
 @row
 def http_chunked(**_) -> None:  # a chunked body must not slip past the size limit
-    from plotter.daemon.web.limits import Limits
+    from plotter.daemon.limits import Limits
 
-    server = _web(Limits(max_body=1000))
+    server = _web(Limits(max_request=1000))
     server.start()
     try:
         chunk = b'{"op": "ping", "pad": "' + b"x" * 5000 + b'"}'
@@ -356,9 +354,9 @@ def http_chunked(**_) -> None:  # a chunked body must not slip past the size lim
 
 @row
 def http_slowloris(**_) -> None:
-    from plotter.daemon.web.limits import Limits
+    from plotter.daemon.limits import Limits
 
-    server = _web(Limits(header_timeout_s=0.2, body_timeout_s=0.2))
+    server = _web(Limits(request_timeout_s=0.2))
     server.start()
     try:
         for head in (b"GET /v1/ping HTTP/1.1\r\nX-Slow: ",  # headers never finished

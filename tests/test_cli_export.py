@@ -50,7 +50,7 @@ def test_export_example_writes_valid_gcode_and_svg(run, example, tmp_path):
     assert check_program(lines, load_profile("grbl-servo")) == []
     assert lines[-1] == "M2" and lines.count("M3 S1000") >= 5
     text = svg.read_text()
-    assert 'width="297mm"' in text and 'height="210mm"' in text  # A4 landscape fits the 310 x 220 bed
+    assert 'height="210" id="outline-paper" width="297"' in text  # A4 landscape fits the 310 x 220 bed
     assert png.read_bytes()[:4] == b"\x89PNG"
     drawn = read_sketches(svg)[0]
     x0, y0, x1, y1 = drawn.bounds()

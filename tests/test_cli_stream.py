@@ -167,7 +167,8 @@ def test_stream_to_the_pty_of_plotter_sim(tmp_path: Path) -> None:
 
 
 @needs_sim
-@pytest.mark.parametrize(("answer", "summary", "code"), [("c", "cancelled:", 130), ("r", "done:", 0)])
+@pytest.mark.parametrize(("answer", "summary", "code"), [("c", "cancelled:", 130), ("r", "done:", 0),
+                                                       ("l\nr", "done:", 0)])  # lift the pen, then resume
 def test_ctrl_c_holds_then_resumes_or_cancels(tmp_path: Path, answer: str, summary: str, code: int) -> None:
     """SIGINT mid-job: feed hold, wait for Hold:0, ask; the answer decides. Where the job stops varies with
     the machine's speed, the outcome does not; a cancel exits 130 (as Ctrl-C does) so scripts see it."""
@@ -198,6 +199,7 @@ def test_ctrl_c_holds_then_resumes_or_cancels(tmp_path: Path, answer: str, summa
     assert proc.returncode == code, err
     assert summary in out
     assert "Traceback" not in err
+    assert ("pen up; resume puts it down where it lifted" in err) == answer.startswith("l"), err
 
 
 @needs_sim

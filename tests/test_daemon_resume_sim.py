@@ -209,3 +209,26 @@ def test_a_cancelled_run_pins_where_it_stopped_for_a_later_resume(tmp_path) -> N
     drawn, planned = drawn_segments(bench.machine), planned_segments(GCODE) * 2
     extra, missing = unmatched(drawn, planned)
     assert missing == 0 and extra <= 1 and off_path(drawn, planned) == 0
+
+
+@pytest.mark.parametrize("fault_line", [7, 10, 18, 20])
+def test_after_error_n_the_resume_draws_nothing_grbl_ran(tmp_path, fault_line: int) -> None:
+    """GRBL refuses a line (`error:N`: here its pen-down, a stroke's dwell or a segment) and runs the lines
+    behind it in its buffer; the stream waits until it has, then lifts the pen. `plotter resume` sends the
+    refused line again (with the move whose start it shifted) and goes on after the last line GRBL took:
+    every planned segment drawn, none twice. The one extra segment allowed is what GRBL drew while the
+    refused line was missing (a chord from where a skipped move began), which no resume can undo."""
+    from plotter.grbl.results import LineError
+
+    bench = SimBench([f"error:20@line:{fault_line}"])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        job = _job(store)
+        with pytest.raises(LineError) as info:
+            GrblLink(bench.open("p1", 115200), store, device="p1").stream(job, LINES, lambda acked: None)
+        state = load_state(store.journal_records(job.id))
+        assert state.status == "error" and state.errors == (info.value.index,)
+        assert state.ran is not None and state.ran > info.value.index + 1  # lines behind it ran
+        _finish(bench, store, job)
+        assert load_state(store.journal_records(job.id)).status == "done"
+    extra, missing = unmatched(drawn_segments(bench.machine), planned_segments(GCODE))
+    assert missing == 0 and extra <= 1, (extra, missing)

@@ -11,6 +11,7 @@ from streamsim import byte_index, drawn, machine_lines, sim, strokes_job
 from plotter.errors import DeviceError, GrblError
 from plotter.grbl.flow import clean_line
 from plotter.grbl.journal import Journal, MemorySink, PenCommands, resume_plan
+from plotter.grbl.replay import plan_resume
 from plotter.grbl.results import AlarmError, LineError, LostAckError, PortLostError, ResetError
 from plotter.grbl.streamer import Streamer
 
@@ -95,10 +96,47 @@ def test_error_at_line_k_names_the_line_and_drains() -> None:
     assert err.index == TARGET and err.code == 20 and err.line == LINES[TARGET]
     assert f"line {TARGET + 1}:" in str(err) and "Unsupported command" in str(err)
     state = journal.state()
-    assert state.status == "error" and state.error_index == TARGET
-    _assert_sent_once_in_order(_program_lines_received(port))
-    assert err.result is not None and err.result.acked > TARGET  # the buffered lines after it ran
-    _resume_and_check(journal, port)
+    assert state.status == "error" and state.error_index == TARGET and state.errors == (TARGET,)
+    received = _program_lines_received(port)
+    assert received[-1] == "M5", "the pen stays down where GRBL stopped"  # lifted once GRBL was at rest
+    _assert_sent_once_in_order(received[:-1])
+    assert err.result is not None and err.result.acked > TARGET + 1  # the buffered lines after it...
+    assert state.ran == err.result.acked  # ...ran: the stream waited for GRBL to be at rest
+    assert port.machine.queue.position[:2] == _xy_after(err.result.acked - 1)
+
+
+def _xy_after(index: int) -> tuple[float, float]:
+    from plotter.grbl.position import planned_positions
+
+    pos = planned_positions([clean_line(line) for line in LINES[:index + 1]])[-1]
+    assert pos is not None
+    return pos[0], pos[1]
+
+
+# the errored line: mid-stroke, a stroke's first segment, its pen-down, the pen-down's dwell, the travel to
+# it, the pen-up before that
+_ERRORED = [TARGET + 1, TARGET, TARGET - 2, TARGET - 1, TARGET - 3, TARGET - 5]
+
+
+@pytest.mark.parametrize("target", _ERRORED)
+def test_resume_after_error_draws_nothing_grbl_already_ran(target: int) -> None:
+    """GRBL skips an `error:N` line and runs the ones behind it in its buffer. The resume sends the refused
+    line again (with the move whose start it shifted) and continues after the last line GRBL took: the two
+    runs draw the whole job, and no pen-down segment twice (the old resume, from the pen-up before the
+    errored line, drew the buffered lines again: up to 18.6 mm on this job)."""
+    assert [clean_line(LINES[i])[:2] for i in _ERRORED] == ["G1", "G1", "M3", "G4", "G0", "M5"]
+    err, journal, first = _faulted(f"fault=error:20@line:{_sim_line(target)}", LineError)
+    state = journal.state()
+    plan = plan_resume(LINES, state, PENS)
+    assert plan.start_index in (target, state.ran) and plan.notes
+    second = sim()
+    streamer = Streamer(second, pen_up=("M5",))
+    streamer.connect()
+    assert streamer.stream(LINES, plan.start_index, preamble=plan.preamble, journal=journal).status == "done"
+    assert journal.state().status == "done"
+    once, again = drawn(first.machine.trace), drawn(second.machine.trace)
+    assert _reference() <= once | again, "part of the drawing was skipped"
+    assert not once & again, "a segment GRBL had already drawn was drawn again"
 
 
 def test_alarm_mid_job_stops_and_resumes_from_the_journal() -> None:

@@ -12,13 +12,13 @@ import pytest
 from daemon_fakes import FakeModel, FakePlotter, config, fake_connect, passthrough, program
 
 from plotter.daemon.config import HttpConfig, parse_config
+from plotter.daemon.limits import LIMITS, Limits, RequestTooLarge, decode_request
 from plotter.daemon.live import LiveHub, StatusTap, pen_down, status_event
 from plotter.daemon.resume import PenSpec
 from plotter.daemon.service import Service
 from plotter.daemon.studio import eta_curve, given_sketches
 from plotter.daemon.web import WebServer
-from plotter.daemon.web.limits import Limits, RequestTooLarge, parse_json
-from plotter.errors import JobError
+from plotter.errors import InputLimitError, JobError
 from plotter.grbl.protocol import parse_line
 from plotter.job.models import ModelCache
 
@@ -63,25 +63,45 @@ def call(svc, method, path, obj=None):
     "raw, message",
     [
         (b"[" * 40 + b"]" * 40, "nested too deeply"),
-        (b'{"n": ' + b"9" * 41 + b"}", "number 41 characters long"),
+        (b'{"n": ' + b"9" * 41 + b"}", "a number has 41 characters"),
         (b'{"n": 1.' + b"5" * 60 + b"}", "number"),
+        (b'{"n": NaN}', "not a JSON number"),
         (b"{not json", "not JSON"),
     ],
 )
-def test_parse_json_limits(raw, message) -> None:
-    with pytest.raises(JobError, match=message):
-        parse_json(raw)
+def test_decode_request_limits(raw, message) -> None:
+    with pytest.raises(InputLimitError, match=message):
+        decode_request(raw)
 
 
-def test_parse_json_size_and_ordinary_bodies() -> None:
+def test_decode_request_size_depth_and_ordinary_bodies() -> None:
     with pytest.raises(RequestTooLarge):
-        parse_json(b"{}" + b" " * 100, Limits(max_body=50))
+        decode_request(b"{}" + b" " * 100, Limits(max_request=50))
+    with pytest.raises(InputLimitError, match="at most 3 levels"):
+        decode_request(b'{"a": [[[1]]]}', Limits(max_depth=3))
+    with pytest.raises(InputLimitError, match="at most 4"):
+        decode_request(b'{"a": 12345}', Limits(max_number=4))
     deep_enough = {"sketches": [[[[1.5, 2.25]]]], "params": {"class": "cat", "n": 2}}
-    assert parse_json(json.dumps(deep_enough).encode()) == deep_enough
+    assert decode_request(json.dumps(deep_enough).encode()) == deep_enough
+
+
+@pytest.mark.parametrize("body", [b"[" * 100 + b"]" * 100, b'{"op": "ping", "n": ' + b"1" * 5000 + b"}",
+                                  b'{"op": "ping", "n": Infinity}', b"{not json"])  # fmt: skip
+def test_socket_and_http_refuse_alike(svc, body) -> None:
+    """One source of limits: both transports share `LIMITS` and answer a hostile body with the same line."""
+    assert svc.servers[0].limits is svc.servers[1].limits is LIMITS
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(20)
+        s.connect(str(svc.config.socket))
+        s.sendall(body + b"\n")
+        over_socket = json.loads(s.makefile("rb").readline())
+    status, over_http = request(svc, "POST", "/v1/rpc", body)
+    assert status == 400 and over_socket["ok"] is over_http["ok"] is False
+    assert over_socket["error"] == over_http["error"] and over_http["type"] == "InputLimitError"
 
 
 def test_http_limits_refuse_before_the_service(svc) -> None:
-    big = svc.servers[1].limits.max_body + 1
+    big = svc.servers[1].limits.max_request + 1
     status, body = request(svc, "POST", "/v1/jobs", b"{}", headers={"Content-Length": str(big)})
     assert status == 413 and "too large" in body["error"]
     status, body = request(svc, "POST", "/v1/jobs", b"[" * 100 + b"]" * 100)
@@ -130,7 +150,7 @@ def test_page_is_public_api_and_events_are_not(svc) -> None:
 
 def test_header_timeout_closes_a_silent_connection(tmp_path) -> None:
     server = WebServer(HttpConfig(True, "127.0.0.1", 0, TOKEN), lambda r: {"ok": True, "result": 1},
-                       LiveHub(), Limits(header_timeout_s=0.2))  # fmt: skip
+                       LiveHub(), Limits(request_timeout_s=0.2))  # fmt: skip
     server.start()
     try:
         s = socket.create_connection(("127.0.0.1", server.port), timeout=20)

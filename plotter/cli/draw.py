@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from plotter.cli.params import INPUT_FILE, PAPER, layout_options, pop_layout, verbose_option
+from plotter.cli.params import INPUT_FILE, PAPER, layout_options, pop_layout, travel_option, verbose_option
 from plotter.errors import JobError, PlotterError
 
 EXIT_CANCELLED, EXIT_TERMINATED = 130, 143  # README: a job cancelled with Ctrl-C / stopped by SIGTERM
@@ -97,6 +97,7 @@ def _hms(seconds: float | None) -> str:
 )
 @click.option("--socket", "socket_path", default=None, help="Daemon control socket.")
 @layout_options
+@travel_option
 @verbose_option
 def draw(**opts: Any) -> None:  # fmt: skip
     """Sample sketches of a class and draw them (or simulate drawing them) stroke by stroke.
@@ -154,7 +155,7 @@ def _in_process(params: Any, opts: dict) -> None:
         if simulate or opts["output"]:
             write_gcode(plan, out)
             click.echo(f"g-code     {out} ({len(plan.lines)} lines)")
-        preview = write_preview(plan, opts["svg"] or f"{stem}.preview.svg")
+        preview = write_preview(plan, opts["svg"] or f"{stem}.preview.svg", opts["travel"])
         click.echo(f"preview    {preview}")
         click.echo(f"estimate   {_hms(plan.estimate_s)} ({plan.profile}, paper {plan.paper})")
         if not simulate and not opts["yes"]:  # a simulation moves no pen: nothing to confirm
@@ -294,7 +295,8 @@ def _daemon_files(client: Any, job: dict, opts: dict) -> None:
         profile, paper = stats.get("planned_profile", DEFAULT_PROFILE), stats.get("planned_paper", "a4")
         planned = plan_sketches(sketches_from_json(p["sketches"]), profile, paper, p.get("grid"),
                                 layout=p.get("layout"))
-        click.echo(f"preview    {write_preview(DrawPlan(None, profile, paper, [], planned), opts['svg'])}")
+        preview = write_preview(DrawPlan(None, profile, paper, [], planned), opts["svg"], opts["travel"])
+        click.echo(f"preview    {preview}")
 
 
 def _follow_job(client: Any, job: dict) -> None:
@@ -302,7 +304,7 @@ def _follow_job(client: Any, job: dict) -> None:
         length=max(1, job["lines_total"]), label=f"job {job['id']}", file=sys.stderr
     ) as bar:
         shown = 0
-        while job["state"] not in FINAL and not (job["state"] == "paused" and job["pause_reason"] != "user"):
+        while job["state"] not in FINAL and job.get("pause_reason") != "device-lost":
             try:
                 job = client.call("wait", id=job["id"], updated=job["updated"], timeout=10)
             except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from plotter.cli.params import GRID, LENGTH, PAPER, layout_options
+from plotter.cli.params import GRID, LENGTH, PAPER, layout_options, travel_option
 
 DEFAULT_PROFILE = "grbl-servo"
 
@@ -28,35 +28,11 @@ def read_inputs(
     return sketches
 
 
-def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> list[str]:
-    """SVG (paper size, mm) and PNG previews of the planned page, in paper coordinates."""
-    from plotter.sketch.render import render_png
-    from plotter.sketch.svg import write_svg
+def write_previews(job, svg: str | None, png: str | None, travel: bool) -> list[str]:  # type: ignore[no-untyped-def]
+    """SVG (mm) and PNG previews of the planned page with its paper and bed edges (`job.preview`)."""
+    from plotter.job.preview import write_page_preview
 
-    px, py, pw, ph = job.layout.paper_box
-    on_paper = job.sketch.translate(-px, -py)
-    start = (job.start[0] - px, job.start[1] - py)
-    written = []
-    pens = getattr(job, "pens", None) or None
-    colours = [c for _, c, n in pens for _ in range(n)] if pens else "black"
-    if svg:
-        write_svg(on_paper, svg, page=(0, 0, pw, ph), travel=show_travel, start=start, pens=pens)
-        written.append(svg)
-    if png:
-        scale = 1200 / max(pw, ph)
-        render_png(
-            on_paper,
-            png,
-            cell=(max(8, round(pw * scale)), max(8, round(ph * scale))),
-            frame=(0, 0, pw, ph),
-            padding=0.0,
-            line_width=max(1.0, 0.35 * scale),
-            show_travel=show_travel,
-            start=start,
-            color=colours,
-        )
-        written.append(png)
-    return written
+    return [str(write_page_preview(job, path, travel=travel)) for path in (svg, png) if path]
 
 
 @click.command()
@@ -81,9 +57,10 @@ def write_previews(job, svg: str | None, png: str | None, show_travel: bool) -> 
 @click.option("--no-optimize", is_flag=True, help="Keep the drawing order (no pen-up optimization).")
 @click.option("--time-budget", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
               help="Seconds.")
-@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), help="Write an SVG preview (paper, mm).")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False),
+              help="Write an SVG preview (mm: the page, its paper and bed edges).")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False), help="Write a PNG preview.")
-@click.option("--show-travel", is_flag=True, help="Draw pen-up moves in the previews (faint, dashed).")
+@travel_option
 @click.option("--stats", is_flag=True, help="Print counts, pen-up travel and the time estimate.")
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), help="sketch-rnn .npz split.")
 @click.option("--class", "class_name", help="Class in a packed .npz, or `word` in .ndjson.")
@@ -98,7 +75,7 @@ def export(
     profile: str,
     svg_path: str | None,
     png_path: str | None,
-    show_travel: bool,
+    travel: bool,
     stats: bool,
     split: str | None,
     class_name: str | None,
@@ -153,7 +130,7 @@ def export(
             written = []
         else:
             written = [str(job.write_gcode(page_path(output, suffix)))]
-        written += write_previews(job, page_path(svg_path, suffix), page_path(png_path, suffix), show_travel)
+        written += write_previews(job, page_path(svg_path, suffix), page_path(png_path, suffix), travel)
         if len(jobs) > 1:
             click.echo(f"page {number}/{len(jobs)}: {job.counts['sketches']} sketches", file=info)
         if written:

@@ -64,6 +64,9 @@ def job_line(job: dict) -> str:
     )
     if job.get("error") and job["state"] in ("failed", "paused", "interrupted"):
         line += f"\n      {job['error']}"
+    if job["state"] == "paused" and job.get("pause_reason") == "pen-change":
+        pen = (job.get("stats") or {}).get("next_pen", "the next pen")
+        line += f"\n      put in {pen}, then `plotter resume {job['id']}`"
     return line
 
 
@@ -124,11 +127,32 @@ def _show(job: dict, as_json: bool, gcode_path: str | None) -> None:
 @click.command()
 @common
 @click.argument("job_id", type=int)
-def pause(config_path, socket_path, job_id: int) -> None:  # noqa: ANN001
-    """Feed-hold a running job (the pen stops where it is), or hold a queued one in the queue."""
+@click.option("--at-lift", "at", flag_value="lift", help="Hold at the next pen lift: the pen ends up, off "
+              "the paper; resume goes on with the next stroke.")
+@click.option("--now", "at", flag_value="now", help="Hold now and lift the pen (a servo pen on M5: GRBL's "
+              "spindle stop); resume lowers it where it lifted.")
+@click.option("--wait", "wait_s", default=120.0, show_default=True, type=click.FloatRange(0),
+              help="--at-lift: seconds to wait for the lift before returning (the pause still comes).")
+def pause(config_path, socket_path, job_id: int, at: str | None, wait_s: float) -> None:  # noqa: ANN001
+    """Pause a job: a feed hold (the pen stops where it is, on the paper), --at-lift or --now to have the pen
+    up; a queued job is held in the queue."""
     with connect(config_path, socket_path) as client:
-        job = client.call("pause", id=job_id)
+        job = client.call("pause", id=job_id, **({"at": at} if at else {}))
+        if job.get("pending") == "lift":
+            click.echo(f"job {job_id}: pausing at the next pen lift...", err=True)
+            job = wait_state(client, job, wait_s)
     click.echo(job_line(job))
+    if at == "lift" and job["state"] == "running":
+        click.echo("still drawing: it pauses at the next pen lift", err=True)
+
+
+def wait_state(client: Any, job: dict, timeout: float) -> dict:
+    """Follow `job` until its state changes (or `timeout` seconds pass): long polls, no sleeps."""
+    deadline = time.monotonic() + timeout
+    state = job["state"]
+    while job["state"] == state and (left := deadline - time.monotonic()) > 0:
+        job = client.call("wait", id=job["id"], updated=job["updated"], timeout=min(left, 10.0))
+    return job
 
 
 @click.command()

@@ -172,6 +172,12 @@ def verbose_option(f):  # type: ignore[no-untyped-def]
                         help="More log output (-vv for debug).")(f)
 
 
+def travel_option(f):  # type: ignore[no-untyped-def]
+    """Pen-up travel in the page previews of `draw` and `export`: one flag, one default."""
+    return click.option("--travel/--no-travel", default=True, show_default=True,
+                        help="Show pen-up travel in the previews (faint pink, dashed).")(f)  # fmt: skip
+
+
 def layout_options(f):  # type: ignore[no-untyped-def]
     """The page-layout options of `export` and `draw`, declared once (same names, defaults and help)."""
     for option in reversed((

@@ -132,6 +132,15 @@ def _estimate(lines: Sequence[str], kinematics: object | None, blocks: int) -> f
     return float(getattr(est, "total_s", 0.0)) or None
 
 
+def _lift_bits(profile: str) -> tuple[str | None, float]:
+    """(why the pen cannot lift in a hold, or None; the pen-down dwell) for Ctrl-C's [l]ift choice."""
+    from plotter.gcode import load_profile
+    from plotter.grbl.penchange import lift_in_hold_refusal
+
+    pen = load_profile(profile).pen
+    return lift_in_hold_refusal(pen.mode, [pen.up_command], [pen.down_command]), pen.dwell_down
+
+
 def _machine_kinematics(settings: dict[int, str]) -> object | None:
     """The machine's own $110-$112, $120-$122 and $11, when `$$` gave them (better than any default)."""
     try:
@@ -269,14 +278,21 @@ def _ask(streamer) -> bool:  # type: ignore[no-untyped-def]
     except JobError:
         return False  # the job ended meanwhile
     click.echo(f"held ({status.label if status else '?'})", err=True)
-    try:
-        with _prompt_signals():
-            choice = click.prompt("[r]esume or [c]ancel", type=click.Choice(["r", "c"]), default="r",
-                                  err=True)
-    except (KeyboardInterrupt, click.Abort):
-        choice = "c"
-    except _Terminated:  # killed while asking: no one is there to answer
-        choice, terminated = "c", True
+    choices = ["r", "c"] + (["l"] if getattr(streamer, "lift_refusal", "") is None else [])
+    choice = "l"
+    while choice == "l":
+        try:
+            with _prompt_signals():
+                choice = click.prompt("[r]esume, [c]ancel" + (" or [l]ift the pen" if "l" in choices else ""),
+                                      type=click.Choice(choices), default="r", err=True)  # fmt: skip
+        except (KeyboardInterrupt, click.Abort):
+            choice = "c"
+        except _Terminated:  # killed while asking: no one is there to answer
+            choice, terminated = "c", True
+        if choice == "l":  # GRBL's spindle stop in the hold (see `plotter pause --now`)
+            choices.remove("l")
+            _quietly(streamer.pause_lift)
+            click.echo("pen up; resume puts it down where it lifted", err=True)
     _quietly(streamer.resume if choice == "r" else streamer.cancel)
     return terminated
 
@@ -306,7 +322,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
     from plotter.gcode.bed import check_program_bed, machine_bed
     from plotter.grbl.flow import Flow, clean_line
-    from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state, resume_plan
+    from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state
+    from plotter.grbl.replay import plan_resume
     from plotter.grbl.results import PortLostError, StreamError
     from plotter.grbl.streamer import Streamer
     from plotter.grbl.transport import open_port
@@ -325,11 +342,12 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
         if state.digest != digest(lines):
             edited_from = state.digest
             click.echo(f"{file} changed at or after line {state.failure_point + 1}: resuming with the edits")
-        plan = resume_plan(lines, state.failure_point, pens)
-        if plan.start_index >= len(lines):
+        plan = plan_resume(lines, state, pens)
+        if plan.start_index >= len(lines) and not plan.preamble:
             click.echo(f"{file}: the journal says this job is complete; nothing to do")
             return
-        click.echo(f"resuming at line {plan.start_index + 1} of {len(lines)} (last run: "
+        where = f"line {plan.start_index + 1}" if plan.start_index < len(lines) else "the end"
+        click.echo(f"resuming at {where} of {len(lines)} lines (last run: "
                    f"{state.status or 'interrupted'}, first line not done: {state.failure_point + 1})")
         for note in plan.notes:
             click.echo(f"note: {note}")
@@ -343,6 +361,7 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
     journal_path = journal_path or resume_path or file.with_name(file.name + ".journal")
     port = open_port(device, baudrate=baud)
     streamer = Streamer(port, pen_up=pen_up)
+    streamer.lift_refusal, streamer.pen_down_dwell = _lift_bits(bed_profile)
     try:
         info = streamer.connect(reset=reset, unlock=unlock)
         click.echo(f"connected: {info.banner.raw if info.banner else 'GRBL'} on {device} "

@@ -14,30 +14,22 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from plotter.daemon.limits import (
-    LISTEN_BACKLOG,
-    REQUEST_TIMEOUT_S,
-    ConnectionSlots,
-    LineReader,
-    decode_request,
-)
+from plotter.daemon.limits import LIMITS, ConnectionSlots, Limits, LineReader, decode_request
 from plotter.daemon.sockdir import clear_stale_socket, prepare_socket_dir
 from plotter.errors import DaemonError, InputLimitError
-from plotter.limits import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[object], dict]
-MAX_REQUEST = MAX_REQUEST_BYTES  # kept for callers; the limits live in plotter.limits / plotter.daemon.limits
 
 
 def _error(message: str) -> dict:
     return {"ok": False, "error": message, "type": "InputLimitError"}
 
 
-def _reply(handler: Handler, raw: bytes) -> dict:
+def _reply(handler: Handler, raw: bytes, limits: Limits) -> dict:
     try:
-        request = decode_request(raw)
+        request = decode_request(raw, limits)
     except InputLimitError as exc:
         return _error(str(exc))
     return handler(request)
@@ -52,7 +44,9 @@ class _UnixHandler(socketserver.BaseRequestHandler):
         live: set = self.server.live  # type: ignore[attr-defined]
         live.add(self.request)
         try:
-            reader = LineReader(self.request)
+            limits: Limits = self.server.limits  # type: ignore[attr-defined]
+            reader = LineReader(self.request, limits.max_request, limits.request_timeout_s,
+                                limits.idle_timeout_s)  # fmt: skip
             while True:
                 try:
                     line = reader.read_line()
@@ -61,7 +55,7 @@ class _UnixHandler(socketserver.BaseRequestHandler):
                     return
                 if line is None:
                     return
-                self._send(_reply(self.server.handler, line))  # type: ignore[attr-defined]
+                self._send(_reply(self.server.handler, line, limits))  # type: ignore[attr-defined]
         except OSError:  # the client went away mid-request (Ctrl-C on `plotter draw`): not an error
             log.debug("API client disconnected mid-request")
             return
@@ -70,21 +64,27 @@ class _UnixHandler(socketserver.BaseRequestHandler):
             slots.release()
 
     def _send(self, out: dict) -> None:
-        self.request.settimeout(REQUEST_TIMEOUT_S)  # a client that never reads its reply cannot hold us
+        limits: Limits = self.server.limits  # type: ignore[attr-defined]
+        self.request.settimeout(limits.request_timeout_s)  # a client that never reads its reply: not held
         self.request.sendall(json.dumps(out).encode() + b"\n")
 
 
 class _ThreadingUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
-    request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5
+
+    def __init__(self, path: str, limits: Limits) -> None:
+        self.request_queue_size = limits.listen_backlog  # socketserver's default is 5
+        self.limits = limits
+        super().__init__(path, _UnixHandler)
 
 
 class UnixServer:
     """Serves the API on a Unix socket that only the daemon's user can open (0600 in a 0700 dir it owns)."""
 
-    def __init__(self, path: str | Path, handler: Handler) -> None:
+    def __init__(self, path: str | Path, handler: Handler, limits: Limits = LIMITS) -> None:
         self.path = Path(path)
         self.handler = handler
+        self.limits = limits
         self._server: _ThreadingUnixServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -93,7 +93,7 @@ class UnixServer:
         clear_stale_socket(self.path)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
-            server = _ThreadingUnixServer(str(self.path), _UnixHandler)
+            server = _ThreadingUnixServer(str(self.path), self.limits)
         except OSError as exc:
             raise DaemonError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
@@ -101,7 +101,7 @@ class UnixServer:
         os.chmod(self.path, 0o600)
         self._inode = os.lstat(self.path).st_ino
         server.handler = self.handler  # type: ignore[attr-defined]
-        server.slots = ConnectionSlots()  # type: ignore[attr-defined]
+        server.slots = ConnectionSlots(self.limits.max_connections)  # type: ignore[attr-defined]
         server.live = set()  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(

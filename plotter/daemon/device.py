@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from plotter.daemon.config import DeviceConfig
+from plotter.daemon.pens import watch_pen_changes
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.daemon.worker import Cancelled
@@ -53,6 +54,7 @@ class GrblLink:
         self.store = store
         self.pen = pen_spec(profile)
         self.streamer = Streamer(port, pen_up=pen_commands(profile))
+        self.streamer.pen_down_dwell = self.pen.dwell_down
         self._owns_port = owns_port
         self._port_lock = threading.Lock()  # one conversation at a time: a stream, or an idle status query
         self.device = device  # the config name: which jobs may have left lines in this machine's buffers
@@ -92,7 +94,10 @@ class GrblLink:
                             if state.status not in _UNTRUSTED and recorded_rest(records) is None])
         return info
 
-    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None:
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None],
+               cancelled: threading.Event | None = None) -> None:
+        """Run `job` from its journal; `cancelled` (set by the worker before it calls `cancel()`) stops it
+        even when the cancel comes before the streamer has taken the port."""
         from plotter.gcode.bed import bed_from_settings, check_program_bed
         from plotter.grbl.journal import Journal
 
@@ -105,16 +110,19 @@ class GrblLink:
         with self._port_lock:
             journal = Journal(sink, write_ahead=True)  # the exact resume needs the sent mark
             on_progress = self.tap.running(job.id, start, on_ack) if self.tap else lambda p: on_ack(p.acked)
+            on_progress = watch_pen_changes(self.store, job.id, lines, on_progress)
             try:
                 result = self.streamer.stream(
-                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress
+                    lines, start, preamble=preamble, journal=journal, on_progress=on_progress,
+                    cancelled=cancelled,
                 )
             finally:
                 if self.tap:
                     self.tap.running(None)
         if result.status == "cancelled":  # held, soft-reset, pen up: at rest where a resume will need it
-            with self._port_lock:
-                self._pin_rest([job.id])
+            if result.sent:  # (a stream cancelled before its first line left the machine as it was)
+                with self._port_lock:
+                    self._pin_rest([job.id])
             raise Cancelled(result.detail or "cancelled")
 
     def _pin_rest(self, job_ids: list[int]) -> None:
@@ -140,9 +148,11 @@ class GrblLink:
 
         Kill or USB drop: GRBL ran every line it received (`exact_resume`). Hold then soft reset (SIGTERM,
         cancel): it stopped on a line, whose segment is redrawn from its start (`segment_resume`). Alarm,
-        reset, error: the position is not to be trusted, so the last pen-up (`resume_plan`)."""
+        reset: the position is not to be trusted, so the last pen-up (`resume_plan`); error:N, GRBL at rest
+        after it: the refused line and what it shifted are sent again, nothing it ran (`plan_resume`)."""
         from plotter.daemon.resume import exact_resume, position_tolerance, recorded_rest, segment_resume
-        from plotter.grbl.journal import PenCommands, load_state, resume_plan
+        from plotter.grbl.journal import PenCommands, load_state
+        from plotter.grbl.replay import plan_resume
 
         state = load_state(records)
         if state.status not in _UNTRUSTED:
@@ -169,8 +179,10 @@ class GrblLink:
                          job.id, how, found.start if not found.cut else found.start + 1, found.start + 1)
                 return found.start, found.preamble
             log.warning("job %d: the machine's position %s is on no line it may have run", job.id, pos)
-        plan = resume_plan(lines, state.failure_point, PenCommands(up=self.pen.up, down=self.pen.down))
-        log.info("job %d: resuming from the pen-up before line %d", job.id, plan.start_index + 1)
+        plan = plan_resume(lines, state, PenCommands(up=self.pen.up, down=self.pen.down))
+        for note in plan.notes:
+            log.info("job %d: %s", job.id, note)
+        log.info("job %d: resuming with line %d", job.id, plan.start_index + 1)
         return plan.start_index, plan.preamble
 
     def pause(self) -> None:
@@ -180,8 +192,10 @@ class GrblLink:
         self.streamer.resume()
 
     def cancel(self) -> None:
+        """Cancel the running stream; before it has started, nothing here: the worker's `cancelled` event
+        (set first) makes `stream` end before its first line."""
         try:
-            self.streamer.cancel()
+            self.streamer.cancel(idle=False)
         except PlotterError as exc:
             log.warning("cancel: %s", exc)
 

@@ -1,21 +1,23 @@
-"""Request limits for every transport of the control API (Unix socket, HTTP, whatever serves HTTP next).
+"""Request limits for every transport of the control API: the one place their numbers live.
+
+The Unix socket (`plotter.daemon.api`) and the HTTP/ASGI layer (`plotter.daemon.web`: Starlette on uvicorn)
+both take a `Limits` (default `LIMITS`), so they refuse the same things with the same line. The JSON numbers
+(size, depth, number length) are `plotter.limits`' own, shared with everything else read from outside.
 
 What a hostile or broken client can do to a server, and the rule here that stops it:
 
-- a huge body or line: `MAX_REQUEST_BYTES` (`plotter.limits`), checked before reading it (HTTP
-  `Content-Length`, `content_length()`) or while reading it (socket line, `LineReader`);
+- a huge body or line: `max_request` bytes, checked before reading it (HTTP `Content-Length`) or while
+  reading it (socket line, `LineReader`; a chunked HTTP body as it streams in): `RequestTooLarge` (413);
 - a deep `[[[[...` or a 5000-digit number: `decode_request()` -> `plotter.limits.parse_json` (linear depth
   scan before the recursive parser, number length, no NaN/Infinity): an error reply, never a traceback;
-- `Content-Length: -1`, `abc`, chunked bodies: `content_length()` refuses them (400), never reads forever;
-- slowloris (a request sent a byte at a time, or headers never finished): a request must arrive whole within
-  `REQUEST_TIMEOUT_S` of its first byte (`LineReader` on the socket; `Watchdog` around HTTP headers + body),
-  an idle connection is closed after `IDLE_TIMEOUT_S`;
-- thousands of connections: at most `MAX_CONNECTIONS` served at once (`ConnectionSlots`); beyond that a
-  one-line "busy" reply, and the listen backlog is `LISTEN_BACKLOG` (was 5: clients found no daemon and the
-  CLI edited the job file under a running daemon).
-
-An HTTP framework (Starlette/uvicorn) applies the same numbers: `decode_request` on the body, `content_length`
-on the header, `REQUEST_TIMEOUT_S` as its header/body timeout and `MAX_CONNECTIONS` as its concurrency limit.
+- slowloris (a request sent a byte at a time, or headers never finished): a socket line must arrive whole
+  within `request_timeout_s` of its first byte (`LineReader`); over HTTP the headers, and then the body, each
+  within it. An idle socket connection is closed after `idle_timeout_s`, an idle HTTP keep-alive one after
+  `keep_alive_s`;
+- thousands of connections: at most `max_connections` served at once (`ConnectionSlots` on the socket,
+  uvicorn's concurrency limit over HTTP); beyond that a one-line "busy" reply (HTTP 503), and the listen
+  backlog is `listen_backlog` (was 5: clients found no daemon and the CLI edited the job file under a running
+  daemon).
 """
 
 from __future__ import annotations
@@ -24,40 +26,42 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from plotter.errors import InputLimitError
-from plotter.limits import MAX_REQUEST_BYTES, parse_json
-
-LISTEN_BACKLOG = 128
-MAX_CONNECTIONS = 256
-REQUEST_TIMEOUT_S = 20.0  # from a request's first byte to its last (headers + body, or one socket line)
-IDLE_TIMEOUT_S = 900.0  # between requests on a kept-open socket connection (`plotter draw` asks "Draw it?")
+from plotter.limits import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, MAX_REQUEST_BYTES, parse_json
 
 
-def decode_request(raw: bytes | str) -> object:
-    """One request body -> JSON object; `InputLimitError` (one line) for anything over the limits."""
-    return parse_json(raw, "request")
+@dataclass(frozen=True)
+class Limits:
+    """What one client may send and hold, for both transports; tests pass smaller ones."""
+
+    max_request: int = MAX_REQUEST_BYTES  # bytes in a request (socket line, HTTP body): G-code jobs are big
+    max_depth: int = MAX_JSON_DEPTH  # JSON nesting (a draw job's sketches are 6 deep)
+    max_number: int = MAX_NUMBER_CHARS  # characters in one JSON number literal
+    request_timeout_s: float = 20.0  # a socket line from its first byte to its last; HTTP headers; HTTP body
+    idle_timeout_s: float = 900.0  # between requests on a kept-open socket (`plotter draw` asks "Draw it?")
+    keep_alive_s: int = 5  # an idle HTTP keep-alive connection is closed after this
+    max_connections: int = 256  # served at once per transport (event streams included)
+    listen_backlog: int = 128  # pending connects the kernel queues (socketserver's default is 5)
 
 
-def content_length(value: str | None, transfer_encoding: str | None = None) -> int:
-    """A validated `Content-Length` (0 when absent); negative, non-numeric or oversized ones are refused."""
-    if transfer_encoding and transfer_encoding.strip().lower() != "identity":
-        raise InputLimitError(
-            f"Transfer-Encoding {transfer_encoding[:20]!r} is not supported; send Content-Length"
-        )
-    if value is None or value.strip() == "":
-        return 0
-    text = value.strip()
-    if not text.isdigit() or len(text) > 12:
-        raise InputLimitError(f"bad Content-Length {text[:20]!r}")
-    size = int(text)
-    if size > MAX_REQUEST_BYTES:
-        raise InputLimitError(f"request too large: {size} bytes (at most {MAX_REQUEST_BYTES})")
-    return size
+LIMITS = Limits()
+
+
+class RequestTooLarge(InputLimitError):
+    """The request is over `Limits.max_request` bytes (HTTP 413)."""
+
+
+def decode_request(raw: bytes | str, limits: Limits = LIMITS) -> object:
+    """One request body -> JSON; `InputLimitError` (one line) for anything over the limits."""
+    if len(raw) > limits.max_request:
+        raise RequestTooLarge(f"request too large: {len(raw)} bytes (at most {limits.max_request})")
+    return parse_json(raw, "request", max_depth=limits.max_depth, max_number=limits.max_number)
 
 
 class RequestTooSlow(InputLimitError):
-    """A request did not arrive whole within `REQUEST_TIMEOUT_S` of its first byte."""
+    """A request did not arrive whole within `Limits.request_timeout_s` of its first byte."""
 
 
 class LineReader:
@@ -68,9 +72,9 @@ class LineReader:
     def __init__(
         self,
         sock: socket.socket,
-        max_bytes: int = MAX_REQUEST_BYTES,
-        request_timeout: float = REQUEST_TIMEOUT_S,
-        idle_timeout: float = IDLE_TIMEOUT_S,
+        max_bytes: int = LIMITS.max_request,
+        request_timeout: float = LIMITS.request_timeout_s,
+        idle_timeout: float = LIMITS.idle_timeout_s,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sock = sock
@@ -92,7 +96,7 @@ class LineReader:
                 del self._buf[: end + 1]
                 return line
             if len(self._buf) > self.max_bytes:
-                raise InputLimitError(f"request too large (more than {self.max_bytes} bytes)")
+                raise RequestTooLarge(f"request too large (more than {self.max_bytes} bytes)")
             if deadline is None:
                 wait = self.idle_timeout
             else:
@@ -113,35 +117,10 @@ class LineReader:
             self._buf += chunk
 
 
-class Watchdog:
-    """Shuts a connection down unless `cancel()`ed within `seconds`: bounds a whole HTTP request's headers and
-    body, which a per-recv timeout cannot (a client sending one byte every few seconds never trips that)."""
-
-    def __init__(self, sock: socket.socket, seconds: float = REQUEST_TIMEOUT_S) -> None:
-        self.fired = False
-        self._sock = sock
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def start(self) -> Watchdog:
-        self._timer.start()
-        return self
-
-    def _fire(self) -> None:
-        self.fired = True
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 class ConnectionSlots:
     """At most `limit` connections served at once; `acquire()` never blocks (a full server says busy)."""
 
-    def __init__(self, limit: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, limit: int = LIMITS.max_connections) -> None:
         self._sem = threading.BoundedSemaphore(limit)
         self.limit = limit
 

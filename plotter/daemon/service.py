@@ -16,8 +16,9 @@ from plotter.daemon.allowed import resolve_draw_params
 from plotter.daemon.checks import check_config
 from plotter.daemon.config import DaemonConfig, DeviceConfig
 from plotter.daemon.lock import JobFileLock, config_lock_path
+from plotter.daemon.pens import pause_at
 from plotter.daemon.store import Job, open_store
-from plotter.daemon.store_base import StoreBase
+from plotter.daemon.store_base import HELD_ON_MACHINE, StoreBase
 from plotter.daemon.worker import Backoff, DeviceWorker, Link
 from plotter.errors import DaemonError, JobError, PlotterError
 from plotter.gcode.bed import check_program_bed, machine_bed
@@ -254,17 +255,18 @@ class Service:
             out["events"] = self.store.events(job.id)
         return out
 
-    def pause(self, id: int) -> dict:  # noqa: A002
-        job = self.store.get(id)
-        if job.state == "running" and self._worker_of(job).pause(job.id):
-            return self.store.get(id).to_dict()
+    def pause(self, id: int, at: str | None = None) -> dict:  # noqa: A002
+        at, job = pause_at(at), self.store.get(id)
+        if job.state == "running" and self._worker_of(job).pause(job.id, at):
+            out = self.store.get(id).to_dict()
+            return {**out, "pending": "lift"} if at == "lift" and out["state"] == "running" else out
         if job.state == "queued":
             return self.store.transition(job.id, "paused", "held in the queue", pause_reason="user").to_dict()
         raise JobError(f"job {id} is {job.state}; only a queued or running job can be paused")
 
     def resume(self, id: int) -> dict:  # noqa: A002
         job = self.store.get(id)
-        if job.state == "paused" and job.pause_reason == "user" and job.started is not None:
+        if job.state == "paused" and job.pause_reason in HELD_ON_MACHINE and job.started is not None:
             if self._worker_of(job).resume(job.id):
                 return self.store.get(id).to_dict()
         if job.state in ("paused", "failed", "interrupted") or (job.state == "cancelled" and job.resumable):

@@ -36,8 +36,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset({"queued"}),
     "done": frozenset(),
 }
+# A paused job whose stream is still open on its machine: a user's feed hold ("user"), a pause at the next pen
+# lift ("lift", the pen up), GRBL waiting at a pen change's M0 ("pen-change"). `resume` is a cycle start.
+HELD_ON_MACHINE = ("user", "lift", "pen-change")
 # jobs whose stream is (or was, when the daemon died) open on a machine: what recovery makes `interrupted`
-ON_MACHINE = "(state = 'running' OR (state = 'paused' AND pause_reason = 'user' AND started IS NOT NULL))"
+ON_MACHINE = ("(state = 'running' OR (state = 'paused' AND pause_reason IN ('user', 'lift', 'pen-change')"
+              " AND started IS NOT NULL))")
 
 
 @dataclass(frozen=True)
@@ -310,12 +314,14 @@ class StoreBase:
             self._wait(self.progress, lambda: self.get(job_id).updated > since, timeout)
             return self.get(job_id)
 
-    def wait_for_work(self, device: str, stop: threading.Event, timeout: float | None = None) -> Job | None:
-        """Block until a job is claimable by `device` or `stop` is set (the service notifies on stop)."""
+    def wait_for_work(self, device: str, stop: threading.Event, timeout: float | None = None,
+                      claim: Callable[[str], Job | None] | None = None) -> Job | None:
+        """Block until a job is claimable by `device` or `stop` is set (the service notifies on stop).
+        `claim` (default `claim_next`) lets a worker own the job in the same step it claims it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.changed:
             while not stop.is_set():
-                job = self.claim_next(device)
+                job = (claim or self.claim_next)(device)
                 if job is not None:
                     return job
                 left = None if deadline is None else deadline - time.monotonic()

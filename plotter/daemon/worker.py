@@ -7,6 +7,12 @@ Failures map onto job states in `_run` and nowhere else:
 - GRBL reset / ALARM / error (`GrblError`): `failed` with the decoded reason, resumable from the journal;
 - stop (SIGTERM): the stream is held and cancelled, the pen lifted, the job `interrupted` (resumable);
 - a user cancel: pen up, `cancelled`.
+
+A job is the worker's from the moment it is claimed (`_claim`, one step under `_claim_lock`): a cancel that
+sees it `running` always finds its worker owning it, whether it is still being prepared, its link is about to
+stream, or it streams. The cancel sets the job's `cancelled` event first, then (once the worker has handed the
+job to its link) asks the link to cancel; the link's streamer checks the event when it takes the port, so
+neither order can let the job start after the cancel or leave it `running`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plotter.daemon.config import DeviceConfig
+from plotter.daemon.pens import hold_and_lift, pause_at_next_lift
 from plotter.daemon.store_base import Job
 from plotter.daemon.store_base import StoreBase as JobStore
 from plotter.errors import DeviceError, GrblError, JobError, LayoutError, PlotterError
@@ -32,7 +39,8 @@ class Cancelled(Exception):
 class Link(Protocol):
     """What a worker needs from a connected plotter (see `plotter.daemon.device.GrblLink`)."""
 
-    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None]) -> None: ...
+    def stream(self, job: Job, lines: list[str], on_ack: Callable[[int], None],
+               cancelled: threading.Event | None = None) -> None: ...
 
     def pause(self) -> None: ...
 
@@ -88,7 +96,10 @@ class DeviceWorker:
         self._killed = threading.Event()
         self._lock = threading.Lock()
         self._link: Link | None = None
+        self._claim_lock = threading.Lock()  # the job's ownership: `_job_id`, `_cancel`, `_streaming`
         self._job_id: int | None = None
+        self._cancel = threading.Event()  # this job's cancel (or stop) was asked for
+        self._streaming = False  # the job was handed to the link: a cancel must reach the link too
         self._stop_reason = "interrupted"
         self.last_error: str | None = None
         self._unlock = False
@@ -105,10 +116,10 @@ class DeviceWorker:
         """Hold and cancel the stream, lift the pen, mark the job interrupted; then close the port."""
         self._stop.set()
         self._interrupt.set()
-        with self._lock:
-            link = self._link if self._job_id is not None else None
-        if link is not None:
-            link.cancel()
+        with self._claim_lock:
+            job_id = self._job_id
+        if job_id is not None:
+            self._request_cancel(job_id)
         self.store.wake()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -140,8 +151,9 @@ class DeviceWorker:
     def running_job(self) -> int | None:
         return self._job_id
 
-    def pause(self, job_id: int) -> bool:
-        return self._control(job_id, "pause")
+    def pause(self, job_id: int, at: str | None = None) -> bool:
+        """Feed hold (`at` None), hold now and lift the pen ("now"), or hold at the next pen lift ("lift")."""
+        return self._control(job_id, {None: "pause", "now": "now", "lift": "lift"}[at])
 
     def resume(self, job_id: int) -> bool:
         return self._control(job_id, "resume")
@@ -151,18 +163,51 @@ class DeviceWorker:
 
     def _control(self, job_id: int, what: str) -> bool:
         with self._lock:
+            if what == "cancel":
+                return self._request_cancel(job_id)
             if self._job_id != job_id or self._link is None:
                 return False
             link = self._link
             if what == "pause":
                 self.store.transition(job_id, "paused", "feed hold", pause_reason="user")
                 link.pause()
-            elif what == "resume":
+            elif what in ("now", "lift") and not hasattr(link, "streamer"):
+                raise JobError(f"{self.device.name} cannot lift the pen in a pause")
+            elif what == "now":
+                hold_and_lift(link)
+                self.store.transition(job_id, "paused", "feed hold, pen lifted", pause_reason="user")
+            elif what == "lift":
+                pause_at_next_lift(link, lambda: self._held_at_lift(job_id))
+            else:
                 self.store.transition(job_id, "running", "cycle start")
                 link.resume()
-            else:
-                link.cancel()
             return True
+
+    def _held_at_lift(self, job_id: int) -> None:
+        try:
+            self.store.transition(job_id, "paused", "paused at a pen lift (pen up)", pause_reason="lift")
+        except JobError as exc:  # it ended or was cancelled first
+            log.info("%s: job %d: %s", self.device.name, job_id, exc)
+
+    def _request_cancel(self, job_id: int) -> bool:
+        """False when this worker does not own `job_id`. The event first: a link that has not taken the port
+        yet sees it there; one that has gets `cancel()`. Never the store or a wait under `_claim_lock`."""
+        with self._claim_lock:
+            if self._job_id != job_id:
+                return False
+            self._cancel.set()
+            link = self._link if self._streaming else None
+        if link is not None:
+            link.cancel()
+        return True
+
+    def _claim(self, device: str) -> Job | None:
+        """Claim the next job and own it in one step (see the module docstring)."""
+        with self._claim_lock:
+            job = self.store.claim_next(device)
+            if job is not None:
+                self._job_id, self._cancel, self._streaming = job.id, threading.Event(), False
+            return job
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -189,7 +234,7 @@ class DeviceWorker:
                 try:
                     if self._link is None and not self._open():
                         continue
-                    job = self.store.wait_for_work(self.device.name, self._interrupt)
+                    job = self.store.wait_for_work(self.device.name, self._interrupt, claim=self._claim)
                     if job is not None:
                         self._run(job)
                     elif not self._stop.is_set():
@@ -260,6 +305,13 @@ class DeviceWorker:
                 self.store.transition(job.id, "queued", "device back: auto-resume", resume_from=job.acked)
 
     def _run(self, job: Job) -> None:
+        try:
+            self._run_claimed(job)
+        finally:
+            with self._claim_lock:
+                self._job_id, self._streaming = None, False
+
+    def _run_claimed(self, job: Job) -> None:
         name = self.device.name
         try:
             job = self._prepare(job, self.device)
@@ -267,11 +319,14 @@ class DeviceWorker:
             self.store.transition(job.id, "failed", "planning failed", error=str(exc))
             return
         lines = (job.gcode or "").splitlines()
-        with self._lock:
-            self._job_id, link = job.id, self._link
+        with self._claim_lock:
+            link, cancelled = self._link, self._cancel
+            self._streaming = True
         log.info("%s: job %d (%d lines, from line %d)", name, job.id, len(lines), job.resume_from)
         try:
-            link.stream(job, lines, self._on_ack(job.id))
+            if cancelled.is_set() or self._stop.is_set():  # asked before the link had it: nothing sent
+                raise Cancelled("cancelled before the first line")
+            link.stream(job, lines, self._on_ack(job.id), cancelled)
             self.store.transition(job.id, "done", acked=len(lines))
             self.store.journal_clear(job.id)  # drawn: nothing left to resume
         except Cancelled:
@@ -293,9 +348,6 @@ class DeviceWorker:
             self._close()
             self._after_fault(job.id, "paused", str(exc), pause_reason="device-lost")
             self._release_if_untouched(job.id)
-        finally:
-            with self._lock:
-                self._job_id = None
 
     def _on_ack(self, job_id: int) -> Callable[[int], None]:
         def on_ack(acked: int) -> None:

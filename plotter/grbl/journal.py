@@ -119,6 +119,9 @@ class JournalState:
     run_acked: int = 0  # that run's acknowledged mark (the marks above are maxima over all runs)
     run_synced: int = 0  # that run's known-to-have-run mark
     run_sent: int | None = None  # that run's write-ahead mark; None when it was not recorded
+    errors: tuple[int, ...] = ()  # that run's error:N lines (GRBL skipped them, ran the rest it took)
+    ran: int | None = None  # an error run waited until GRBL ran all it took: every line before this but
+    # `errors` ran (`plotter.grbl.replay`); None when that is not known
 
     def accepts(self, lines: Sequence[str]) -> bool:
         """True for the same program, or one edited only at or after the failure point (a fixed line)."""
@@ -178,9 +181,12 @@ class Journal:
             self._error = index
         self.sink.append({"t": "error", "index": index, "code": code})
 
-    def end(self, status: str, detail: str = "") -> None:
-        """The run's ending, with a digest of the lines before its failure point (see `accepts`)."""
+    def end(self, status: str, detail: str = "", ran: int | None = None) -> None:
+        """The run's ending, with a digest of the lines before its failure point (see `accepts`); `ran`:
+        GRBL is at rest having run every line before it that it did not refuse."""
         record: dict = {"t": "end", "status": status, "detail": detail}
+        if ran is not None:
+            record["ran"] = ran
         if status != "done" and self._lines:
             upto = self._error if status == "error" and self._error is not None else self._synced
             record["prefix"] = digest(self._lines[:max(0, upto)])
@@ -225,7 +231,8 @@ def _fold(values: dict, rec: dict) -> None:
         if start == 0:  # a run from the first line is a new run (a second plot of the file), not a resume:
             values.update(acked=0, synced=0)  # resume continues the *last* run, not the best one
         values.update(status=None, error_index=None, error_code=None, prefix=None, run_start=start,
-                      run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None)
+                      run_acked=start, run_synced=start, run_sent=start if rec.get("wa") else None,
+                      errors=(), ran=None)
     elif kind in ("ack", "send") and values:
         acked, synced = int(rec["acked"]), int(rec["synced"])
         sent = int(rec["sent"]) if kind == "send" else None
@@ -235,10 +242,13 @@ def _fold(values: dict, rec: dict) -> None:
         values["run_synced"] = max(values["run_synced"], synced)
         if sent is not None:
             values["run_sent"] = sent
-    elif kind == "error" and values and values.get("error_index") is None:  # the first one stopped it
-        values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
+    elif kind == "error" and values:
+        values["errors"] = (*values["errors"], int(rec["index"]))
+        if values.get("error_index") is None:  # the first one stopped it
+            values["error_index"], values["error_code"] = int(rec["index"]), int(rec["code"])
     elif kind == "end" and values:
         values["status"], values["prefix"] = rec.get("status"), rec.get("prefix")
+        values["ran"] = None if rec.get("ran") is None else int(rec["ran"])
 
 
 # -- resume planning -----------------------------------------------------------------------------

@@ -129,16 +129,23 @@ class Link:
         got = self.wait_for(lambda r: isinstance(r, Status), timeout, poll=0.25)
         return got if isinstance(got, Status) else None
 
-    def command(self, line: str, timeout: float = 5.0) -> list[Response]:
+    def command(self, line: str, timeout: float = 5.0, moving: bool = False) -> list[Response]:
         """Send one line send-response style; return what came before its `ok`.
 
+        `moving`: the line may follow motion (a resume preamble): GRBL answers a line that empties its planner
+        (G4, M3/M5) only once the moves before it have run, so `?` is asked meanwhile and the `timeout`
+        counts from the last report of a busy machine, not from the write.
         Raises `CommandError` on `error:N`, `AlarmError` on `ALARM:N`, `ResetError` on a banner.
         """
         self.write(line.encode("ascii") + b"\n")
         collected: list[Response] = []
         deadline = self.clock() + timeout
         while self.clock() < deadline:
+            if moving:
+                self.poll()
             response = self.read_response()
+            if moving and isinstance(response, Status) and response.state in ("Run", "Jog", "Hold", "Home"):
+                deadline = self.clock() + timeout
             if response is None or isinstance(response, Status):
                 continue
             if isinstance(response, Ok):

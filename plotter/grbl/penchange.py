@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from plotter.grbl.flow import clean_line
+from plotter.grbl.protocol import Status
 
 _PEN = re.compile(r"\(PEN\s+([^)]*)\)", re.IGNORECASE)
 
@@ -83,3 +84,76 @@ def lift_gate(cleaned: Sequence[str], pen_up: Sequence[str], acked: int, sent: i
         if end >= sent:
             return end
     return len(cleaned)
+
+
+SPINDLE_STOP = b"\x9e"  # GRBL 1.1 real-time "toggle spindle stop": honoured only in a feed hold
+
+
+def lift_in_hold_refusal(mode: str, up: Sequence[str], down: Sequence[str],
+                         laser_mode: bool = False) -> str | None:  # fmt: skip
+    """Why this pen cannot be lifted in a feed hold (None: it can, with `HoldThenLift`).
+
+    Only a pen on the spindle whose pen-up is M5: the spindle-stop override de-energizes the spindle exactly
+    as M5 does. A pen-up of `M3 S<n>` needs a PWM value the override cannot set; a Z pen needs a move, and
+    GRBL 1.1 runs no motion in a hold (`$J` only from Idle); laser mode ($32=1) restores the spindle only
+    with the cycle start, so the pen would touch down while already moving."""
+    ups, downs = [clean_line(x) for x in up], [clean_line(x) for x in down]
+    if mode != "servo":
+        return ("a Z pen cannot move in a feed hold (GRBL 1.1 runs no motion while held): pause --at-lift, "
+                "or cancel (hold, reset, pen up) and resume (redraws the cut segment)")
+    if ups != ["M5"] or not downs or not downs[0].startswith(("M3", "M4")):
+        return (f"the pen lifts with {' '.join(up)!s}, which GRBL cannot run in a feed hold (only M5 has a "
+                "real-time equivalent, the spindle stop): pause --at-lift instead")
+    if laser_mode:
+        return "GRBL is in laser mode ($32=1): the pen would go down only as it moves on; use --at-lift"
+    return None
+
+
+class HoldThenLift:
+    """`pause --now` on a pen driven by the spindle (servo on the PWM pin, pen-up = M5): feed hold, and once
+    GRBL reports Hold:0, the spindle-stop override (0x9E) turns the spindle off exactly as M5 does, so the
+    pen lifts where it stopped. GRBL 1.1 runs no G-code line in a hold (M5 would wait behind the held
+    motion) and refuses `$J` outside Idle: this byte is the one way to lift in a hold.
+
+    A predicate for the streamer's control loop (called with each status report): True once the pen is up.
+    `lifted` says whether the override took (the spindle was on); `LowerThenResume` undoes it."""
+
+    def __init__(self, write: Callable[[bytes], None], held: Callable[[Status], bool]) -> None:
+        self.write, self.held = write, held
+        self.sent = False
+        self.lifted = False
+
+    def __call__(self, st: Status) -> bool:
+        if not self.sent:
+            if not self.held(st):
+                return False
+            if st.state != "Hold":  # idle with nothing to run: nothing held, the pen as the program left it
+                return True
+            self.sent = True
+            self.lifted = st.spindle is None or st.spindle > 0
+            if self.lifted:
+                self.write(SPINDLE_STOP)
+            return not self.lifted
+        return st.spindle is None or st.spindle == 0
+
+
+class LowerThenResume:
+    """Resume after `HoldThenLift`: 0x9E again restores the spindle (the pen goes down exactly where it
+    lifted), then `dwell` seconds of port time for the ink to touch, then cycle start (`~`). A `~` alone
+    would restore and move at once (GRBL 1.1h gives a restored spindle no spin-up delay outside a door)."""
+
+    def __init__(self, write: Callable[[bytes], None], clock: Callable[[], float], dwell: float) -> None:
+        self.write, self.clock, self.dwell = write, clock, dwell
+        self.down_at: float | None = None
+        self.started = False
+        write(SPINDLE_STOP)
+
+    def __call__(self, st: Status) -> bool:
+        if self.started:
+            return st.state not in ("Hold", "Door")
+        if self.down_at is None and (st.spindle is None or st.spindle > 0):
+            self.down_at = self.clock()
+        if self.down_at is not None and self.clock() - self.down_at >= self.dwell:
+            self.started = True
+            self.write(b"~")
+        return False

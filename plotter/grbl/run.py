@@ -77,6 +77,7 @@ class Run:
         self._lost: int | None = None
         self.fault: tuple[int, str] | None = None  # (first line not known done, why): the path check fired
         self.position: PositionCheck | None = None  # set by the streamer once the preamble has run
+        self.ran: int | None = None  # after error:N, GRBL at rest having run every line it took before this
         if journal:
             journal.begin(flow.raw, flow.start)
 
@@ -238,10 +239,27 @@ class Run:
             flow.gate = lift_gate(flow.cleaned, self.s.pen_up, flow.acked, flow.next)
             self.waiting.append((request, lambda st: st.state == "Idle" and not flow.in_flight
                                  and flow.next >= (flow.gate if flow.gate is not None else flow.total)))
+        elif request.kind == "pause_lift":  # hold now, then lift a spindle-driven pen (penchange.py)
+            from plotter.grbl.penchange import HoldThenLift
+
+            self.link.write(HOLD)
+            self.s.hold_lift = HoldThenLift(self.link.write, _held(self.flow))
+            self.waiting.append((request, self.s.hold_lift))
         elif request.kind == "resume":
             self.flow.gate = None  # after a pause at a lift: the next stroke's pen-down is the next line
-            self.link.write(RESUME)
-            self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
+            for waiting in [w for w in self.waiting if w[0].kind == "pause_at_lift"]:  # resumed before it
+                self.waiting.remove(waiting)
+                waiting[0].error = JobError("resumed before the pen lift it was to pause at")
+                waiting[0].done.set()
+            lift, self.s.hold_lift = self.s.hold_lift, None
+            if lift is not None and lift.lifted:  # the pen goes down where it lifted, then cycle start
+                from plotter.grbl.penchange import LowerThenResume
+
+                self.waiting.append((request, LowerThenResume(self.link.write, self.link.clock,
+                                                              self.s.pen_down_dwell)))
+            else:
+                self.link.write(RESUME)
+                self.waiting.append((request, lambda st: st.state not in ("Hold", "Door")))
         elif request.kind == "cancel":
             self.cancelling = request
             self.link.write(HOLD)
@@ -251,6 +269,7 @@ class Run:
         """Hold:0 reached: soft reset keeps the position, drop everything in flight, lift the pen."""
         flow, link = self.flow, self.link
         flow.abort("cancelled")
+        self.s.hold_lift = None  # the reset ends the spindle-stop override too
         link.write(RESET)
         alarm = None
         banner = link.wait_for(lambda r: isinstance(r, (Banner, Alarm)), 3.0)
@@ -277,6 +296,8 @@ class Run:
                 stop = Stop("cancelled")
             elif end is not None:
                 flow.synced = flow.total
+        elif stop.reason == "error":
+            stop = self._drain_after_error(stop)
         self._journal(force=True)
         self._progress(force=True)
         result = self._result(stop.reason)
@@ -295,13 +316,26 @@ class Run:
             return result
         raise self._error(stop, result)
 
+    def _drain_after_error(self, stop: Stop) -> Stop:
+        """GRBL skips an `error:N` line but runs every line behind it that it took: wait until it has (so
+        the journal can say so, and a resume draws none of them again), then lift the pen left down."""
+        end = self.link.wait_for(_drained, 24 * 3600.0, poll=self.s.poll_interval)
+        if isinstance(end, Banner):
+            return Stop("reset", stop.index)
+        if isinstance(end, Alarm):
+            return Stop("alarm", stop.index, end.code)
+        if end is not None:
+            self.ran = self.flow.acked
+            pen_up(self.s)
+        return stop
+
     def _error(self, stop: Stop, result: StreamResult) -> Exception:
         flow = self.flow
         if stop.reason == "error":
             index = stop.index or 0
             text = flow.raw[index].strip()
             msg = f"line {index + 1}: {text!r}: {describe_error(stop.code or 0)}"
-            self._end("error", msg)
+            self._end("error", msg, self.ran)
             return LineError(msg, index, text, stop.code or 0, result)
         if stop.reason == "alarm" and self._banner_follows():
             msg = (f"GRBL reset mid-job ({describe_alarm(stop.code or 0)}, then its banner): the "
@@ -331,9 +365,9 @@ class Run:
         except PortLostError:
             return False
 
-    def _end(self, status: str, detail: str) -> None:
+    def _end(self, status: str, detail: str, ran: int | None = None) -> None:
         if self.journal:
-            self.journal.end(status, detail)
+            self.journal.end(status, detail, ran)
 
     def _summary(self) -> str:
         f = self.flow

@@ -50,6 +50,8 @@ class Streamer:
         # cleared when the machine runs again. The caller shows it and resumes (`resume()`) when told to.
         self.program_pause: tuple[int, str] | None = None
         self.check_position = True  # lost-byte detection: every `?` must lie on the planned path
+        self.pen_down_dwell = 0.0  # seconds the pen needs to touch down (the profile's dwell_down)
+        self.hold_lift: object = None  # a pause_lift in effect (penchange.HoldThenLift): resume lowers first
         self.paused_event = threading.Event()
 
     @property
@@ -111,25 +113,32 @@ class Streamer:
     def stream(self, lines: Sequence[str], start: int = 0, *, mode: str = CHAR_COUNT,
                preamble: Sequence[str] = (), journal: Journal | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               line_limit: int | None = None) -> StreamResult:
+               line_limit: int | None = None, cancelled: threading.Event | None = None) -> StreamResult:
         """Send `lines[start:]` and wait until GRBL has run them; returns done/cancelled or raises.
 
-        Raises `LineError`, `AlarmError`, `ResetError`, `LostAckError` (all `GrblError`) or `PortLostError`
-        (`DeviceError`); each carries the partial result, and the journal has every acknowledged line.
+        `cancelled`: set by whoever cancels this job before calling `cancel(idle=False)`; a stream that finds
+        it set when it takes the port sends nothing (the cancel came before the stream: see the daemon's
+        worker). Raises `LineError`, `AlarmError`, `ResetError`, `LostAckError` (all `GrblError`) or
+        `PortLostError` (`DeviceError`); each carries the partial result, and the journal has every
+        acknowledged line.
         """
         info = self.info
         flow = Flow(lines, rx_size=info.rx_size if info else DEFAULT_RX, mode=mode, start=start,
                     line_limit=line_limit or (info.line_limit if info else DEFAULT_LINE_LIMIT),
                     spindle_sync=not (info and info.laser_mode))
-        with self._lock:
+        with self._lock:  # a cancel checks `_streaming` under this lock after setting `cancelled`
+            if cancelled is not None and cancelled.is_set():
+                return StreamResult("cancelled", flow.total, start, 0, start, start, 0.0,
+                                    detail="cancelled before the first line")
             if self._streaming:
                 raise JobError("this streamer is already running a job")
             self._streaming = True
         run: Run | None = None
         try:
+            self.hold_lift = None
             run = Run(self, flow, journal, on_progress)
-            for line in preamble:
-                self.link.command(line)
+            for line in preamble:  # a resume's travel, pen moves, the lines it sends again: motion
+                self.link.command(line, moving=True)
             run.position = position_check(self, flow, preamble)  # the path starts where the preamble ends
             return run.loop()
         finally:
@@ -152,21 +161,41 @@ class Streamer:
         `resume()` continues with the travel to the next stroke, where the job puts the pen down itself."""
         return self._control("pause_at_lift", timeout)
 
+    def request(self, kind: str) -> Request:
+        """Post a control to the running stream without waiting for it: `request.done` is set once GRBL
+        confirmed it (`result`) or the job ended first (`error`). The daemon posts a pause at the next lift
+        so, waiting on it from a thread of its own, no API call blocks for a whole stroke."""
+        request = Request(kind)
+        with self._lock:
+            if not self._streaming:
+                raise JobError("no job is streaming")
+            self._requests.append(request)
+        return request
+
+    def pause_lift(self, timeout: float = 30.0) -> Status | None:
+        """Feed hold now, then lift the pen with GRBL's spindle-stop override (only for a pen on the spindle
+        whose pen-up is M5: see `penchange.HoldThenLift`); `resume()` lowers it where it lifted, waits
+        `pen_down_dwell`, then cycle start."""
+        return self._control("pause_lift", timeout)
+
     def resume(self, timeout: float = 30.0) -> Status | None:
         """Cycle start (`~`) and wait until GRBL leaves Hold."""
         return self._control("resume", timeout)
 
-    def cancel(self, timeout: float = 60.0) -> Status | None:
+    def cancel(self, timeout: float = 60.0, idle: bool = True) -> Status | None:
         """Hold, wait Hold:0, soft reset (position kept), pen up, re-read position; the stream returns
-        a `cancelled` result."""
-        return self._control("cancel", timeout)
+        a `cancelled` result. With no stream running: the same on the idle machine, or with `idle=False`
+        nothing at all (a cancel meant for a stream about to start, told by `stream(cancelled=)`)."""
+        return self._control("cancel", timeout, idle)
 
-    def _control(self, kind: str, timeout: float) -> Status | None:
+    def _control(self, kind: str, timeout: float, idle: bool = True) -> Status | None:
         request = Request(kind)
         with self._lock:
             streaming = self._streaming
             if streaming:
                 self._requests.append(request)
+            elif not idle:
+                return None
             else:
                 self._streaming = True  # the port is ours while we act on it; a stream() now is refused
         if not streaming:
@@ -213,7 +242,7 @@ def _idle_control(streamer: Streamer, kind: str) -> Status | None:
     link = streamer.link
     if kind == "pause_at_lift":  # no job: nothing is sent, nothing to wait for
         return link.status()
-    if kind == "pause":
+    if kind in ("pause", "pause_lift"):  # no job: the pen stays as it is
         link.write(HOLD)
         got = link.wait_for(held_idle(), 30.0, poll=streamer.poll_interval)
         return got if isinstance(got, Status) else None

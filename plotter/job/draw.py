@@ -75,24 +75,11 @@ def write_gcode(plan: DrawPlan, path: str | Path) -> Path:
     return plan.job.write_gcode(path)
 
 
-def write_preview(plan: DrawPlan, path: str | Path) -> Path:
-    """The planned page (paper frame, travel shown in pink) as SVG or PNG by suffix."""
-    job = plan.job
-    px, py, pw, ph = job.layout.paper_box
-    on_paper = job.sketch.translate(-px, -py)
-    start = (job.start[0] - px, job.start[1] - py)
-    path = Path(path)
-    if path.suffix.lower() == ".png":
-        from plotter.sketch.render import render_png
+def write_preview(plan: DrawPlan, path: str | Path, travel: bool = True) -> Path:
+    """The planned page (paper and bed edges, travel in pink unless off) as SVG or PNG by suffix."""
+    from plotter.job.preview import write_page_preview
 
-        scale = 1200 / max(pw, ph)
-        cell = (round(pw * scale), round(ph * scale))
-        width = max(1.0, 0.35 * scale)
-        return render_png(on_paper, path, cell=cell, frame=(0, 0, pw, ph), padding=0.0, line_width=width,
-                          show_travel=True, start=start)  # fmt: skip
-    from plotter.sketch.svg import write_svg
-
-    return write_svg(on_paper, path, page=(0, 0, pw, ph), travel=True, start=start)
+    return write_page_preview(plan.job, path, travel=travel)
 
 
 def pen_up_lines(profile: str) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ def _draw_sketch(
     opts: dict,
 ) -> None:
     """Fit `frame` (default: the sketch bounds) into `box` (pixels), keep aspect, centre, draw."""
-    if sketch.is_empty():
+    if sketch.is_empty() and not (frame is not None and opts.get("outlines")):
         return
     bx, by, bw, bh = box
     fx0, fy0, fx1, fy1 = frame if frame is not None else sketch.bounds()
@@ -66,6 +66,10 @@ def _draw_sketch(
     ox = bx + (bw - fw * scale) / 2 - fx0 * scale
     oy = by + (bh - fh * scale) / 2 - fy0 * scale
     width = max(1, round(opts["line_width"]))
+    for (x, y, w, h), colour, dashed in opts.get("outlines") or ():
+        corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)]
+        px = [(float(cx * scale + ox), float(cy * scale + oy)) for cx, cy in corners]
+        _rect(draw, px, colour, max(1, width), 6.0 * width if dashed else 0.0)
     prev = None if opts["start"] is None else np.asarray(opts["start"], dtype=np.float64)
     n = len(sketch.strokes)
     for i, stroke in enumerate(sketch.strokes):
@@ -85,6 +89,19 @@ def _draw_sketch(
         prev = stroke[-1]
 
 
+def _rect(draw: ImageDraw.ImageDraw, pts: list, colour: Color, width: int, dash: float) -> None:
+    """A closed outline; `dash` > 0 draws it dashed (Pillow has no dash pattern)."""
+    for a, b in zip(pts, pts[1:]):
+        if dash <= 0:
+            draw.line([a, b], fill=colour, width=width)
+            continue
+        length = math.hypot(b[0] - a[0], b[1] - a[1])
+        for t0 in np.arange(0.0, length, 2 * dash):
+            t1 = min(length, t0 + dash)
+            p = [(a[0] + (b[0] - a[0]) * t / length, a[1] + (b[1] - a[1]) * t / length) for t in (t0, t1)]
+            draw.line(p, fill=colour, width=width)
+
+
 def render_image(
     sketches: Sketch | Sequence[Sketch],
     *,
@@ -100,13 +117,15 @@ def render_image(
     travel_color: Color = (235, 150, 170),
     background: Color = "white",
     supersample: int = 2,
+    outlines: Sequence[tuple[Sequence[float], Color, bool]] = (),
 ) -> Image.Image:
     """Render sketches into a grid image (RGB).
 
     cell: pixel size of one cell (int or (w, h)); padding: fraction of the cell kept empty around a sketch;
     frame: (x0, y0, x1, y1) in sketch units shown in every cell (default: each sketch's own bounds), e.g. the
     paper for a page preview; color "order" colours strokes by drawing order, a list gives each stroke its own
-    (pens); captions True uses meta.
+    (pens); captions True uses meta; outlines: ((x, y, w, h), colour, dashed) rectangles in the frame's units
+    drawn under the strokes (a page preview's paper and bed edges).
     """
     items = [sketches] if isinstance(sketches, Sketch) else list(sketches)
     if not items:
@@ -124,6 +143,7 @@ def render_image(
         start=start,
         color=color,
         travel_color=travel_color,
+        outlines=outlines,
     )
     pad_x, pad_y = padding * cw * ss, padding * ch * ss
     for i, sk in enumerate(items):

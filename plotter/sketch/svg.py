@@ -64,11 +64,13 @@ def write_svg(
     color: str = "black",
     decimals: int = 3,
     pens: Sequence[tuple[str, str, int]] | None = None,
+    outlines: Sequence[tuple[str, Sequence[float], bool]] = (),
 ) -> Path:
     """Write one sketch; `page` = (x, y, width, height) in sketch units (default: bounds plus 2 %).
 
     `pens`: (name, colour, strokes) in drawing order: one Inkscape layer per pen, so vpype and Inkscape see
-    the layers again."""
+    the layers again. `outlines`: (name, (x, y, w, h), dashed) edges drawn under the pens, e.g. the paper and
+    the bed of a page preview; marked `data-plotter="outline"`, so our reader (like travel) skips them."""
     if page is None:
         x0, y0, x1, y1 = sketch.bounds() if sketch.strokes else (0.0, 0.0, 1.0, 1.0)
         pad = 0.02 * max(x1 - x0, y1 - y0, 1e-9)
@@ -84,6 +86,8 @@ def write_svg(
     )
     dwg.attribs["viewBox"] = " ".join(_fmt(v) for v in (px, py, pw, ph))
     ink = Inkscape(dwg)
+    if outlines:
+        dwg.add(_outline_group(dwg, outlines, stroke_width))
     at = 0
     for number, (name, colour, count) in enumerate(pens or [("1 pen", color, len(sketch.strokes))], start=1):
         label = name if pens is None else f"{number} {name}"
@@ -102,6 +106,18 @@ def write_svg(
     except OSError as exc:
         raise SketchFormatError(f"{Path(path).name}: cannot write: {exc.strerror or exc}") from None
     return Path(path)
+
+
+def _outline_group(dwg: svgwrite.Drawing, outlines, width: float):  # type: ignore[no-untyped-def]
+    group = dwg.g(id="outlines", fill="none", stroke="#8a8a8a")
+    group.attribs["data-plotter"] = "outline"
+    group.update({"stroke-width": _fmt(width * 0.5)})
+    for name, (x, y, w, h), dashed in outlines:
+        rect = dwg.rect(insert=(_fmt(x), _fmt(y)), size=(_fmt(w), _fmt(h)), id=f"outline-{name}")
+        if dashed:
+            rect.update({"stroke-dasharray": f"{_fmt(width * 4)},{_fmt(width * 3)}"})
+        group.add(rect)
+    return group
 
 
 def _travel_group(dwg: svgwrite.Drawing, sketch: Sketch, start, width: float, decimals: int):
@@ -157,7 +173,8 @@ def parse_transform(text: str | None) -> np.ndarray:
 
 def _hidden(el: ET.Element) -> bool:
     style = (el.get("style") or "").replace(" ", "")
-    return el.get("display") == "none" or "display:none" in style or el.get("data-plotter") == "travel"
+    hidden = el.get("data-plotter") in ("travel", "outline")  # our previews' travel, paper and bed edges
+    return el.get("display") == "none" or "display:none" in style or hidden
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, tol: float) -> list[np.ndarray]:

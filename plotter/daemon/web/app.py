@@ -26,9 +26,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from plotter.daemon.limits import LIMITS, Limits, RequestTooLarge, decode_request
 from plotter.daemon.live import LiveHub
-from plotter.daemon.web.limits import LIMITS, Limits, RequestTooLarge, parse_json
-from plotter.errors import JobError
+from plotter.errors import InputLimitError, JobError
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE_S = 15.0
@@ -46,25 +46,26 @@ def authorised(request: Request, token: str) -> bool:
 
 
 async def read_body(request: Request, limits: Limits) -> object:
-    """The JSON body under the size, time, depth and number limits (`JobError`/`RequestTooLarge`)."""
+    """The JSON body under the daemon's request limits, the socket's own (`InputLimitError`,
+    `RequestTooLarge` for 413): declared size first, then counted as it streams (a chunked body too)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_body:
-        raise RequestTooLarge(f"request too large ({declared} bytes, at most {limits.max_body})")
+    if declared and declared.isdigit() and int(declared) > limits.max_request:
+        raise RequestTooLarge(f"request too large: {declared} bytes (at most {limits.max_request})")
 
     async def collect() -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limits.max_body:
-                raise RequestTooLarge(f"request too large (more than {limits.max_body} bytes)")
+            if size > limits.max_request:
+                raise RequestTooLarge(f"request too large (more than {limits.max_request} bytes)")
             chunks.append(chunk)
         return b"".join(chunks)
 
     try:
-        raw = await asyncio.wait_for(collect(), limits.body_timeout_s)
+        raw = await asyncio.wait_for(collect(), limits.request_timeout_s)
     except asyncio.TimeoutError:
-        raise JobError(f"request body not received within {limits.body_timeout_s:g} s") from None
-    return parse_json(raw, limits) if raw.strip() else {}
+        raise InputLimitError(f"request not complete within {limits.request_timeout_s:g} s") from None
+    return decode_request(raw, limits) if raw.strip() else {}
 
 
 def route(method: str, parts: list[str], query: dict[str, list[str]], body: dict) -> dict | None:
@@ -111,9 +112,9 @@ def build_app(handler: Handler, token: str, hub: LiveHub, limits: Limits = LIMIT
             try:
                 body = await read_body(request, limits)
             except RequestTooLarge as exc:
-                return _error(413, str(exc))
-            except JobError as exc:
-                return _error(400, str(exc))
+                return _error(413, str(exc), "InputLimitError")
+            except (InputLimitError, JobError) as exc:
+                return _error(400, str(exc), type(exc).__name__)
             except ClientDisconnect:
                 return Response(status_code=400)
             if not isinstance(body, dict):

@@ -14,8 +14,8 @@ import threading
 from typing import Any
 
 from plotter.daemon.config import HttpConfig
+from plotter.daemon.limits import LIMITS, Limits
 from plotter.daemon.live import LiveHub
-from plotter.daemon.web.limits import LIMITS, Limits
 from plotter.errors import DaemonError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def is_loopback(host: str) -> bool:
 
 def _protocol(limits: Limits) -> type:
     """uvicorn's h11 protocol plus a header timeout: a connection that does not finish a request's headers
-    within `limits.header_timeout_s` (first request, or the next on a kept-alive connection) is closed."""
+    within `limits.request_timeout_s` (first request, or the next on a kept-alive connection) is closed."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class Protocol(H11Protocol):
@@ -46,7 +46,7 @@ def _protocol(limits: Limits) -> type:
 
         def _arm(self) -> None:
             cycle = self.cycle
-            self.loop.call_later(limits.header_timeout_s, self._expire, cycle)
+            self.loop.call_later(limits.request_timeout_s, self._expire, cycle)
 
         def _expire(self, cycle: Any) -> None:
             waiting = self.cycle is cycle and (cycle is None or cycle.response_complete)
@@ -87,7 +87,7 @@ class WebServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, self.config.port))
-            sock.listen(128)
+            sock.listen(self.limits.listen_backlog)
         except OSError as exc:
             sock.close()
             raise DaemonError(f"cannot listen on {host}:{self.config.port}: {exc.strerror or exc}") from None

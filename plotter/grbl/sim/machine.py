@@ -106,6 +106,7 @@ class SimulatedGrbl(ExecuteMixin, SystemMixin, ReportMixin):
         self.feed_ov = 100
         self.rapid_ov = 100
         self.spindle_out = ("M5", 0.0)
+        self._stopped_spindle = None
         self._report_count = 0
         self._wco_counter = 0
         self._ov_counter = 1

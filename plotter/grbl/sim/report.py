@@ -7,13 +7,14 @@ from plotter.grbl.sim.gcode import MM_PER_INCH
 _FEED_OV = {0x90: None, 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
 _RAPID_OV = {0x95: 100, 0x96: 50, 0x97: 25}
 _SPINDLE_OV = {0x99: None, 0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}
-_IGNORED = (0x84, 0x9E, 0xA0, 0xA1)  # safety door, spindle stop, coolant toggles: no such hardware here
+_IGNORED = (0x84, 0xA0, 0xA1)  # safety door, coolant toggles: no such hardware here
 
 
 class ReportMixin:
     """Mixed into `SimulatedGrbl`: acts on real-time bytes the instant they arrive."""
 
     spindle_ov = 100
+    _stopped_spindle: tuple[str, float] | None = None  # spindle-stop override in a hold: what to restore
 
     def realtime(self, c: int) -> bool:
         """Handle a real-time byte; False if `c` is an ordinary character for the RX buffer."""
@@ -29,6 +30,8 @@ class ReportMixin:
         elif c == 0x85:  # jog cancel: decelerate, then drop the rest of the jog
             if self.jogging and len(self.queue):
                 self.queue.feed_hold()
+        elif c == 0x9E:
+            self.spindle_stop_toggle()
         elif c in _FEED_OV:
             step = _FEED_OV[c]
             self.feed_ov = 100 if step is None else min(200, max(10, self.feed_ov + step))
@@ -54,8 +57,30 @@ class ReportMixin:
             self._idle_hold = True
         self._track(self.now)
 
+    def spindle_stop_toggle(self) -> None:
+        """0x9E, honoured only in a feed hold (protocol.c): the first turns a running spindle off as M5 does
+        (a servo pen on the spindle PWM lifts where it stopped); the second turns it back on as it was."""
+        if not self.state.startswith("Hold"):
+            return
+        if self._stopped_spindle is None:
+            if self.spindle_out[0] != "M5":
+                self._stopped_spindle = self.spindle_out
+                self._drive_spindle(("M5", 0.0))
+        else:
+            restore, self._stopped_spindle = self._stopped_spindle, None
+            self._drive_spindle(restore)
+
+    def _drive_spindle(self, out: tuple[str, float]) -> None:
+        self.spindle_out = out
+        self._ov_counter = 0
+        if self.config.pen == "servo" and not self.settings.flag(32):
+            self.trace.pen(self.now, self._servo_down(*out), servo=True)
+
     def cycle_start(self) -> None:
-        """'~': resume from a completed hold (ignored while still decelerating, as GRBL does)."""
+        """'~': resume from a completed hold (ignored while still decelerating, as GRBL does); a spindle
+        stopped by the override is restored first, with no spin-up wait (GRBL 1.1h, not in laser mode)."""
+        if self._stopped_spindle is not None and self.state == "Hold:0":
+            self.spindle_stop_toggle()
         if self.queue.holding:
             if not self.queue.resume():
                 return

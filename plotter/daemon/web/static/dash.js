@@ -191,6 +191,8 @@ function timeLeft(job, plan) {
 
 const ACTIONS = {
   pause: (j) => j.state === "running" || j.state === "queued",
+  "pause at lift": (j) => j.state === "running", // the pen ends up, off the paper
+
   resume: (j) => j.state === "paused",
   cancel: (j) => ["queued", "running", "paused"].includes(j.state),
   retry: (j) => ["failed", "interrupted", "cancelled"].includes(j.state),
@@ -204,7 +206,7 @@ function renderJob(job) {
     row.innerHTML = `<td class="id"></td><td class="what"></td><td class="dev"></td><td class="st"></td>
       <td><progress max="1"></progress></td><td class="left"></td><td class="acts"></td>`;
     for (const name of Object.keys(ACTIONS)) {
-      const b = el("button", { type: "button", "data-act": name }, name);
+      const b = el("button", { type: "button", "data-act": name.replaceAll(" ", "-") }, name);
       b.onclick = (e) => { e.stopPropagation(); act(job.id, name); };
       $(".acts", row).append(b);
     }
@@ -216,18 +218,20 @@ function renderJob(job) {
   $(".id", row).textContent = job.id;
   $(".what", row).textContent = what(job);
   $(".dev", row).textContent = job.assigned || job.device;
-  $(".st", row).textContent = job.state + (job.pause_reason && job.state === "paused" ? ` (${job.pause_reason})` : "") + (job.error ? `: ${job.error}` : "");
+  const pen = job.pause_reason === "pen-change" && job.state === "paused" ? `: put in ${job.stats?.next_pen || "the next pen"}, then resume` : "";
+  $(".st", row).textContent = job.state + (job.pause_reason && job.state === "paused" ? ` (${job.pause_reason})` : "") + pen + (job.error ? `: ${job.error}` : "");
   $("progress", row).value = job.progress || (job.lines_total ? job.acked / job.lines_total : 0);
   const plan = plans.get(job.id);
   $(".left", row).textContent = timeLeft(job, plan?.resolved);
   if ((job.state === "running" || job.state === "paused") && !plan) planOf(job.id).catch(() => {});
-  for (const [name, ok] of Object.entries(ACTIONS)) $(`[data-act=${name}]`, row).hidden = !ok(job);
+  for (const [name, ok] of Object.entries(ACTIONS)) $(`[data-act=${name.replaceAll(" ", "-")}]`, row).hidden = !ok(job);
 }
 
 async function act(id, name) {
   $("#queue-error").textContent = "";
   try {
-    onJob(await post(`/v1/jobs/${id}/${name}`, name === "retry" ? { from_journal: true } : {}));
+    const [op, body] = name === "pause at lift" ? ["pause", { at: "lift" }] : [name, name === "retry" ? { from_journal: true } : {}];
+    onJob(await post(`/v1/jobs/${id}/${op}`, body));
   } catch (e) {
     showError(e);
   }
