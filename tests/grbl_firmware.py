@@ -65,10 +65,71 @@ def build_firmware(dest: Path, source: Path = GRBL_SIM_DIR) -> Path:
         raise FirmwareUnavailable(reason)
     proc = subprocess.run(["bash", str(source / "build.sh"), str(dest)], capture_output=True, text=True)
     exe = dest / "grbl" / "sim" / "grbl_sim.exe"
+    if proc.returncode == 0 and exe.exists():
+        proc = lockstep(dest / "grbl" / "sim")
     if proc.returncode != 0 or not exe.exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise FirmwareUnavailable("building grbl-sim failed: " + " | ".join(tail))
     return exe
+
+
+# The simulated AVR's clock must not run ahead of GRBL's main loop (a harness fault, not GRBL's). grbl-sim
+# runs the stepper interrupt on one thread, paced by the wall clock, and GRBL's main loop on another. On a
+# board the interrupt preempts a main loop that is never descheduled; here, on a loaded host, the main thread
+# can sleep for tens of ms while the timer thread catches up and drains the 6-segment step buffer: GRBL goes
+# Idle mid-job with blocks still planned, and a G4/M5 (protocol_buffer_synchronize) then never answers `ok`
+# (reproduced: 1 hang in 20 runs of 150 short G1 moves + G4 P0 with 4 busy loops on 2 cores). Patch: GRBL's
+# st_prep_buffer() (wrapped at link time, GRBL's sources untouched) notes the tick it last refilled the
+# buffer; while the stepper interrupt is on, the timer thread runs at most 1 ms of simulated time past that
+# tick, then *stops the clock* (drops the backlog) until the main loop runs again. Simulated time stretches
+# under load, as the harness README says to expect; protocol behaviour is the firmware's. A stall longer
+# than 0.2 s of wall time lets the clock run anyway (no deadlock if the main loop waits on the serial TX).
+# Second harness fault, same cause (two threads where the board has one CPU): GRBL sets and clears its
+# real-time flags with `cli(); flags |= mask; SREG = sreg`, atomic on the AVR, a lost update here (seen: a
+# cancel's feed hold stuck in Hold:1 for good, the stepper idle, its EXEC_CYCLE_STOP gone). The four
+# read-modify-write setters are wrapped with atomic ones.
+_FLAGS = ("system_set_exec_state_flag", "system_clear_exec_state_flag",
+          "system_set_exec_motion_override_flag", "system_set_exec_accessory_override_flag")
+_LOCKSTEP_DECL = """
+volatile uint64_t sim_prep_tick = 0; /* patched by tests/grbl_firmware.py: lockstep */
+void __real_st_prep_buffer(void);
+void __wrap_st_prep_buffer(void) { __real_st_prep_buffer(); sim_prep_tick = sim.masterclock; }
+extern volatile uint8_t sys_rt_exec_state, sys_rt_exec_motion_override, sys_rt_exec_accessory_override;
+void __wrap_system_set_exec_state_flag(uint8_t m) { __atomic_fetch_or(&sys_rt_exec_state, m, 5); }
+void __wrap_system_clear_exec_state_flag(uint8_t m) { __atomic_fetch_and(&sys_rt_exec_state, ~m, 5); }
+void __wrap_system_set_exec_motion_override_flag(uint8_t m) {
+  __atomic_fetch_or(&sys_rt_exec_motion_override, m, 5); }
+void __wrap_system_set_exec_accessory_override_flag(uint8_t m) {
+  __atomic_fetch_or(&sys_rt_exec_accessory_override, m, 5); }
+"""
+_LOCKSTEP_LOOP_OLD = """   while (sim.masterclock < simulated_ticks){
+"""
+_LOCKSTEP_LOOP_NEW = """   while (sim.masterclock < simulated_ticks){
+    if ((TIMSK1 & (1<<OCIE1A)) && sim.masterclock > sim_prep_tick + F_CPU / 1000) { /* patched: lockstep */
+      uint32_t now = platform_ns();
+      if (!stalled) { stalled = 1; stall_ns = now; }
+      if (now - stall_ns < 200000000u) { simulated_ticks = sim.masterclock; break; }
+      sim_prep_tick = sim.masterclock;
+    }
+    stalled = 0;
+"""
+
+
+def lockstep(sim_dir: Path) -> subprocess.CompletedProcess:
+    """Apply the two patches above to grbl-sim's simulator.c and relink grbl_sim.exe."""
+    path = sim_dir / "simulator.c"
+    text = path.read_text()
+    if "sim_prep_tick" not in text:
+        if _LOCKSTEP_LOOP_OLD not in text or "sim_vars_t sim={0};\n" not in text:
+            return subprocess.CompletedProcess([], 1, "", "simulator.c: lockstep patch does not apply")
+        text = text.replace("sim_vars_t sim={0};\n", "sim_vars_t sim={0};\n" + _LOCKSTEP_DECL, 1)
+        ticks = "  uint64_t simulated_ticks=0;\n"
+        text = text.replace(ticks, ticks + "  uint8_t stalled = 0; uint32_t stall_ns = 0;\n", 1)
+        path.write_text(text.replace(_LOCKSTEP_LOOP_OLD, _LOCKSTEP_LOOP_NEW, 1))
+    (sim_dir / "grbl_sim.exe").unlink(missing_ok=True)
+    flags = "FLAGS=-g -O3 -fcommon -Wl," + ",".join(f"--wrap={f}" for f in ("st_prep_buffer", *_FLAGS))
+    return subprocess.run(["make", "-C", str(sim_dir), "main", flags, "PLATFORM=LINUX"], capture_output=True,
+                          text=True)
 
 
 class Firmware:

@@ -1,6 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright): log in, sample and queue a
 draw job and watch the simulated plotter draw it live, pause and resume it, draw together with the model,
-and see an unknown class refused in the page.
+see an unknown class refused in the page, and resume a layered job parked for its next pen.
 
 Everything behind the page is real: the daemon with its SQLite queue, the shipped Sketch-RNN checkpoint,
 the planner and a simulated GRBL on a real-time clock running 10x fast. Waits are on page state
@@ -187,3 +187,32 @@ def test_upload_refuses_bad_gcode_in_the_page_and_queues_good_files(page, daemon
     assert job.kind == "draw" and job.params["class"] == "tri.svg" and job.device == "parked"
     assert page.inner_text("#upload-error") == ""
     daemon.cancel(job.id)
+
+
+def test_pen_change_pause_names_the_pen_and_the_page_resumes_it(page, daemon, tmp_path) -> None:
+    """A two-layer SVG queued by `plotter queue` (layers as pens) parks `paused (pen-change)` at the M0 with
+    the pen up: the page says which pen to put in, and its resume button is the cycle start that draws the
+    next layer (on the same stream, not a retry from the journal)."""
+    from click.testing import CliRunner
+
+    from plotter.cli import main
+    from tests.test_pen_layers import TWO_LAYERS
+
+    svg = tmp_path / "two.svg"
+    svg.write_text(TWO_LAYERS)
+    sock = str(daemon.config.socket)
+    res = CliRunner().invoke(main, ["queue", str(svg), "--device", "sim", "--socket", sock])
+    assert res.exit_code == 0, res.output
+    job_id = max(j.id for j in daemon.store.list(limit=1000))
+    row = f"#queue tr[data-id='{job_id}']"
+    page.wait_for_selector(f"{row}[data-state=paused]")
+    assert daemon.store.get(job_id).pause_reason == "pen-change"
+    assert "(pen-change): put in pen 2/2 red sun, then resume" in page.inner_text(f"{row} .st")
+    assert page.is_visible(f"{row} button[data-act=resume]")
+    assert page.is_hidden(f"{row} button[data-act=retry]")
+    page.click(f"{row} button[data-act=resume]")
+    page.wait_for_selector(f"{row}[data-state=done]")
+    job = daemon.store.get(job_id)
+    assert job.state == "done" and job.acked == job.lines_total
+    notes = [note for _, _, note in daemon.store.events(job_id)]
+    assert "cycle start" in notes and not any("journal" in (n or "") for n in notes), notes

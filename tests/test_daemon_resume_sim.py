@@ -232,3 +232,49 @@ def test_after_error_n_the_resume_draws_nothing_grbl_ran(tmp_path, fault_line: i
         assert load_state(store.journal_records(job.id)).status == "done"
     extra, missing = unmatched(drawn_segments(bench.machine), planned_segments(GCODE))
     assert missing == 0 and extra <= 1, (extra, missing)
+
+
+
+def _z_lines() -> list[str]:
+    """Four wiggly strokes emitted for a Z-axis pen (grbl-z)."""
+    import numpy as np
+
+    from plotter.gcode import emit, load_profile
+    from plotter.sketch import Sketch
+
+    rng = np.random.default_rng(3)
+    paths = [np.array([30.0 + 25 * i, 60.0]) + np.cumsum(rng.uniform(-2, 2, size=(12, 2)), axis=0)
+             for i in range(4)]  # fmt: skip
+    return emit(Sketch(paths, unit="mm"), load_profile("grbl-z"))
+
+
+def _z_run(bench: SimBench, store: JobStore, lines: list[str], on_ack=lambda acked: None) -> None:  # noqa: ANN001
+    job = store.get(store.list()[0].id) if store.list() else None
+    if job is None or job.state != "running":
+        store.submit("gcode", {}, "\n".join(lines))
+        job = store.claim_next("p1")
+    GrblLink(bench.open("p1", 115200), store, profile="grbl-z", device="p1").stream(job, lines, on_ack)
+
+
+def test_after_error_n_a_z_pen_job_resumes_with_its_own_z_moves(tmp_path) -> None:
+    """A Z-axis pen (grbl-z): the daemon's resume lifts and lowers the pen with the program's own Z lines (the
+    profile's M3/M5 mean nothing there). Refused mid-stroke: every segment of an uninterrupted run is drawn,
+    none twice; GRBL's chord is the one extra."""
+    from plotter.grbl.results import LineError
+
+    lines = _z_lines()
+    target = next(i for i, line in enumerate(lines) if i > len(lines) // 2 and line.startswith("G1 X")
+                  and lines[i + 1].startswith("G1 X"))  # fmt: skip
+    sent = [i for i, line in enumerate(lines) if line.strip() and not line.startswith("(")]
+    ref = SimBench([])
+    with JobStore(tmp_path / "ref.sqlite3") as store:
+        _z_run(ref, store, lines)
+    bench = SimBench([f"error:20@line:{2 + sent.index(target) + 1}"])
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        with pytest.raises(LineError):
+            _z_run(bench, store, lines)
+        assert load_state(store.journal_records(1)).ran > target + 1
+        _z_run(bench, store, lines)  # the resume: the same claimed job, as `plotter resume` runs it
+    planned = drawn_segments(ref.machine)
+    extra, missing = unmatched(drawn_segments(bench.machine), planned)
+    assert missing == 0 and extra <= 1, (extra, missing)

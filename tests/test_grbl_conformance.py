@@ -182,7 +182,7 @@ class Peer:
         self.port.write(data.encode() if data in REALTIME else (data + "\n").encode())
         out: list[str] = []
         while len(out) < n:
-            line = self._line(30.0)
+            line = self._line(90.0)  # generous: a loaded host stretches the firmware's clock
             if line is None:
                 break
             if line:

@@ -36,7 +36,7 @@ def _say(port: serial.Serial, data: bytes, until: bytes, timeout: float = 10.0) 
     return out
 
 
-def _poll(port: serial.Serial, state: bytes, timeout: float = 20.0) -> bytes:
+def _poll(port: serial.Serial, state: bytes, timeout: float = 120.0) -> bytes:
     """`?` until the report shows `state` (GRBL answers a `?` that arrives with `!` before holding)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,7 +111,7 @@ class Cli:
         while chunk := os.read(fd, 4096):  # raw chunks: prompts end without a newline
             self.lines.put(chunk.decode(errors="replace"))
 
-    def expect(self, text: str, timeout: float = 60.0) -> str:
+    def expect(self, text: str, timeout: float = 300.0) -> str:
         """Wait until `text` appears in the output after the previous match; return the output up to it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -125,7 +125,7 @@ class Cli:
                 continue
         raise AssertionError(f"never saw {text!r}; output so far:\n{self.output}")
 
-    def finish(self, timeout: float = 120.0) -> int:
+    def finish(self, timeout: float = 600.0) -> int:
         rc = self.proc.wait(timeout)
         time.sleep(0.1)
         while not self.lines.empty():
@@ -147,7 +147,7 @@ def test_stream_twice_cancel_the_second_run_with_ctrl_c_and_resume_it(grbl_firmw
     second = Cli("stream", str(job), "-d", path, cwd=tmp_path)
     second.expect("stream ")  # progress has started
     second.proc.send_signal(signal.SIGINT)
-    second.expect("[r]esume or [c]ancel")
+    second.expect("[r]esume, [c]ancel")
     second.proc.stdin.write("c\n")
     second.proc.stdin.flush()
     assert second.finish() == 130, second.output
@@ -198,16 +198,19 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 def test_draw_device_alarm_mid_job_is_one_line_with_the_resume_command(grbl_firmware, tiny_checkpoint,
                                                                         tmp_path, monkeypatch) -> None:
-    """Soft limits on, machine unlocked at machine zero: our first move into +X earns ALARM:2 on the firmware.
+    """Soft limits on, work 0,0 set inside the travel: the drawing's XY fits, but the Z pen's up (Z3) is
+    above machine Z 0, and GRBL answers ALARM:2 once lines are acknowledged (the placement check before the
+    first byte judges XY only).
 
-    Was: a 40-line TypeError traceback from `raise type(exc)(...)`, and no resume command. The travel is
-    wide enough that the drawing's span fits (else the bed check refuses it before the first byte, issue 16):
-    only its place is wrong, which GRBL itself finds."""
+    Was: a 40-line TypeError traceback from `raise type(exc)(...)`, and no resume command."""
     path = grbl_firmware({**LIMITS, 130: 400, 131: 400})
     with serial.Serial(path, 115200, timeout=0.1) as port:
         _say(port, b"$X\n", b"ok")
+        _say(port, b"G0 X-390 Y-390\nG4 P0\n", b"ok\r\nok", timeout=300)
+        _say(port, b"G10 L20 P1 X0 Y0\n", b"ok")
     monkeypatch.chdir(tmp_path)
     args = ["draw", "--class", "cat", "--checkpoint", str(tiny_checkpoint), "--seed", "1"]
+    args += ["--profile", "grbl-z"]
     r = CliRunner().invoke(main, [*args, "--device", path, "--yes", "--no-daemon"])
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output
@@ -215,6 +218,20 @@ def test_draw_device_alarm_mid_job_is_one_line_with_the_resume_command(grbl_firm
     assert len(errors) == 1 and "ALARM:2" in errors[0], r.output
     assert f"resume with: plotter stream cat.gcode -d {path} --resume cat.journal.jsonl" in errors[0]
     assert (tmp_path / "cat.gcode").exists() and (tmp_path / "cat.journal.jsonl").exists()
+
+
+def test_shipped_profile_on_a_soft_limit_machine_is_refused_before_the_first_byte(grbl_firmware, tmp_path):
+    """$20=1 $22=1 at machine zero (as after homing): the shipped profile's X 0..W would earn ALARM:2 at line
+    5; the placement check says so, with the fix, and sends nothing. The `machine_space: negative` profile
+    then streams the same kind of job to the end (test_z_profile_with_soft_limits_streams_to_the_firmware)."""
+    path = grbl_firmware({**LIMITS, 130: 310, 131: 220})
+    job = _job(tmp_path, n=2)
+    r = CliRunner().invoke(main, ["stream", str(job), "-d", path, "--unlock", "-q"])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "soft limits are on ($20=1)" in r.output and "machine_space: negative" in r.output, r.output
+    assert "nothing was sent" in r.output and "ALARM" not in r.output.replace("ALARM:2);", "")
+    with serial.Serial(path, 115200, timeout=0.1) as port:
+        assert b"Idle|MPos:0.000,0.000,0.000" in _poll(port, b"Idle")  # never moved, never alarmed
 
 
 # --- soft limits on, a Z-axis pen -------------------------------------------------------------------

@@ -109,13 +109,13 @@ def test_two_layer_svg_pauses_for_the_pen_and_resumes(grbl_firmware, tmp_path) -
 
     thread = threading.Thread(target=run_it, daemon=True)
     thread.start()
-    assert changed.wait(120) and "error" not in box, box
+    assert changed.wait(600) and "error" not in box, box  # generous: judged by protocol, not time
     (change, status), = seen
     assert change.message == "pen 2/2 red"
     assert status.state == "Hold" and status.spindle == 0 and status.mpos[:2] == (0.0, 0.0)  # up, parked
     streamer.resume()
-    thread.join(60)
-    assert box["r"].status == "done" and box["r"].acked == len(lines)
+    thread.join(600)
+    assert not thread.is_alive() and box["r"].status == "done" and box["r"].acked == len(lines)
     port.close()
 
 

@@ -169,12 +169,16 @@ def _in_process(params: Any, opts: dict) -> None:
 
 
 def _stream_here(plan: Any, machine: tuple, device: str | None, simulate: bool, stem: Path) -> None:
-    from plotter.gcode.bed import check_program_bed, machine_bed
+    from plotter.gcode.bed import check_program_bed, check_soft_limits, machine_bed
+    from plotter.grbl.control import soft_limit_offset
     from plotter.job.draw import simulation_report
 
     port, streamer = machine
     settings = streamer.info.settings if streamer.info is not None else None
     check_program_bed(plan.lines, machine_bed(plan.profile, settings))  # before the first byte
+    if settings:  # and where GRBL's soft limits allow it
+        wco = soft_limit_offset(streamer.link, settings, streamer.info.status)
+        check_soft_limits(plan.lines, machine_bed(plan.profile), settings, wco)
     journal = None
     if not simulate:
         from plotter.grbl.journal import Journal, JsonLinesSink

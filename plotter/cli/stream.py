@@ -320,7 +320,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
            resume_path: Path | None, profile: str | None, unlock: bool, reset: bool, baud: int, yes: bool,
            quiet: bool) -> None:
     """Stream FILE.gcode to a GRBL plotter with character-counting flow control."""
-    from plotter.gcode.bed import check_program_bed, machine_bed
+    from plotter.gcode.bed import check_program_bed, check_soft_limits, machine_bed
+    from plotter.grbl.control import soft_limit_offset
     from plotter.grbl.flow import Flow, clean_line
     from plotter.grbl.journal import Journal, JsonLinesSink, digest, load_state
     from plotter.grbl.replay import plan_resume
@@ -368,6 +369,8 @@ def stream(file: Path, device: str, check: bool, mode: str, journal_path: Path |
                    f"(RX {info.rx_size} bytes, {info.planner_blocks} planner blocks)"
                    + (" [unlocked with $X]" if info.unlocked else ""), err=True)
         check_program_bed(lines, machine_bed(bed_profile, info.settings), bed_hint)  # and GRBL's own travel
+        wco = soft_limit_offset(streamer.link, info.settings, info.status)  # and where soft limits allow
+        check_soft_limits([*preamble, *lines[start:]], machine_bed(bed_profile), info.settings, wco)
         enabled = not quiet
         if check:
             bar = _Bar("check", None, enabled)

@@ -179,7 +179,8 @@ class GrblLink:
                          job.id, how, found.start if not found.cut else found.start + 1, found.start + 1)
                 return found.start, found.preamble
             log.warning("job %d: the machine's position %s is on no line it may have run", job.id, pos)
-        plan = plan_resume(lines, state, PenCommands(up=self.pen.up, down=self.pen.down))
+        pens = PenCommands() if self.pen.mode == "z" else PenCommands(up=self.pen.up, down=self.pen.down)
+        plan = plan_resume(lines, state, pens)  # z: the pen moves are Z lines, found in the program itself
         for note in plan.notes:
             log.info("job %d: %s", job.id, note)
         log.info("job %d: resuming with line %d", job.id, plan.start_index + 1)

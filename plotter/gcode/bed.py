@@ -218,3 +218,43 @@ def machine_bed(profile: str | object, settings: dict | None = None) -> BedBox:
         profile = load_profile(profile)  # type: ignore[arg-type]
     box = bed_of(profile)
     return bed_from_settings(box, settings) if settings else box
+
+
+def check_soft_limits(lines: Iterable[str], bed: BedBox, settings: dict | None,
+                      wco: Iterable[float] | None, hint: str = "") -> None:  # fmt: skip
+    """With soft limits on (`$20=1`) stock GRBL keeps machine coordinates in [-$130, 0] x [-$131, 0] and stops
+    with ALARM:2 at the first target outside (machine = work + the work offset). Refuse such a program before
+    its first byte, with the fix, instead of an alarm at line 5. `wco`: GRBL's reported work offset; the
+    profile's own work-offset lines (`bed.machine_space: negative`) set it themselves. XY only."""
+    try:
+        soft = settings is not None and int(float(settings.get(20, 0))) == 1
+        travel = (float(settings[130]), float(settings[131])) if soft else (0.0, 0.0)  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return
+    if not soft or min(travel) <= 0:
+        return
+    lines = list(lines)
+    own = bool(bed.origin_lines) and any(strip_line(line)[0] in bed.origin_lines for line in lines)
+    if own:
+        ox, oy = _work_offset(bed.origin_lines)
+    elif wco is not None:
+        ox, oy = list(wco)[:2]
+    else:
+        return  # GRBL did not say where its work origin is: it alone can judge
+    extent = program_extent(lines, bed.origin_lines)
+    if extent is None:
+        return
+    x0, x1, y0, y1 = extent.xmin + ox, extent.xmax + ox, extent.ymin + oy, extent.ymax + oy
+    if x0 >= -travel[0] - _TOL and y0 >= -travel[1] - _TOL and x1 <= _TOL and y1 <= _TOL:
+        return
+    fix = ("On a homed machine set `bed: {machine_space: negative}` in the profile (work 0,0 at the far "
+           "corner from the switches), or move the work origin (`G10 L20 P1 X0 Y0` at the bed's corner)")
+    if own:
+        fix = (f"The profile's bed is {bed.width:g} x {bed.height:g} mm and GRBL's travel {travel[0]:g} x "
+               f"{travel[1]:g} mm: set $130/$131 to the bed (or the profile's bed to the travel)")
+    raise OffBedError(
+        f"GRBL's soft limits are on ($20=1): machine coordinates must stay in X {-travel[0]:g}..0, "
+        f"Y {-travel[1]:g}..0, and with the work offset X{ox:g} Y{oy:g} this program reaches "
+        f"X {x0:g}..{x1:g}, Y {y0:g}..{y1:g} (GRBL would stop with ALARM:2); nothing was sent. {fix}"
+        + (f"; {hint}" if hint else "")
+    )

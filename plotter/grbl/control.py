@@ -232,3 +232,23 @@ def setting_name(number: int) -> str:
 
     entry = SETTINGS.get(number)
     return entry[2] if entry else ""
+
+
+def soft_limit_offset(link: Link, settings: dict, status: Status | None) -> tuple[float, ...] | None:
+    """GRBL's work offset (machine = work + WCO) when soft limits are on (`$20=1`), for a placement check
+    before the first byte; None when they are off. A status report carries WCO only now and then, so
+    without one ask `$#` (G54 + G92: the coordinate system GRBL and our G-code use)."""
+    try:
+        if int(float(settings.get(20, 0))) != 1:
+            return None
+    except (TypeError, ValueError):
+        return None
+    if status is not None and status.wco is not None:
+        return tuple(status.wco)
+    from plotter.grbl.protocol import Parameter
+
+    params = {r.name: r.values for r in link.command("$#") if isinstance(r, Parameter)}
+    if "G54" not in params:
+        return None
+    g92 = params.get("G92", (0.0,) * len(params["G54"]))
+    return tuple(a + b for a, b in zip(params["G54"], g92))

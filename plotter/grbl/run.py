@@ -319,12 +319,13 @@ class Run:
     def _drain_after_error(self, stop: Stop) -> Stop:
         """GRBL skips an `error:N` line but runs every line behind it that it took: wait until it has (so
         the journal can say so, and a resume draws none of them again), then lift the pen left down."""
-        end = self.link.wait_for(_drained, 24 * 3600.0, poll=self.s.poll_interval)
+        held = lambda r: isinstance(r, Status) and r.state in ("Hold", "Door")  # noqa: E731
+        end = self.link.wait_for(lambda r: _drained(r) or held(r), 24 * 3600.0, poll=self.s.poll_interval)
         if isinstance(end, Banner):
             return Stop("reset", stop.index)
         if isinstance(end, Alarm):
             return Stop("alarm", stop.index, end.code)
-        if end is not None:
+        if end is not None and not held(end):  # (held by the user meanwhile: what ran is not known)
             self.ran = self.flow.acked
             pen_up(self.s)
         return stop

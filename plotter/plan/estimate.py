@@ -92,7 +92,7 @@ class _Program:
                 self.absolute = g == 90.0
             elif g in (0.0, 1.0):
                 self.motion = int(g)
-            elif g not in (4.0, 28.0, 30.0, 53.0, 92.0) and g not in _IGNORED_G:
+            elif g not in (4.0, 10.0, 28.0, 30.0, 53.0, 92.0) and g not in _IGNORED_G:
                 raise GcodeError(f"line {number}: G{g:g} is not supported by the time estimate")
         if "F" in vals:
             self.feed = vals["F"] * self.scale
@@ -117,6 +117,11 @@ class _Program:
             self.q.push_dwell(vals["P"], tag="dwell")
             return True
         axes = [vals.get(a) for a in "XYZ"]
+        if 10.0 in gs and vals.get("L") in (2.0, 20.0):  # a work offset (`bed.machine_space: negative`)
+            for i, v in enumerate(axes):  # L2: G54 itself (the profile writes P1 and G54); L20: here = v
+                if v is not None:
+                    self.offset[i] = v * self.scale if vals["L"] == 2.0 else self.pos[i] - v * self.scale
+            return True
         if 92.0 in gs:
             for i, v in enumerate(axes):
                 if v is not None:
