@@ -31,7 +31,6 @@ def _hold_mid_stroke(url: str) -> tuple[dict, object]:
 
     def pauser() -> None:
         box["held"] = streamer.pause_lift()
-        box["still"] = streamer.link.status()  # the pen up, nothing moving
         box["lifted"] = streamer.hold_lift is not None and streamer.hold_lift.lifted
         box["resumed"] = streamer.resume()
 
@@ -48,10 +47,9 @@ def _hold_mid_stroke(url: str) -> tuple[dict, object]:
 
 
 def _assert_lifted_and_finished(box: dict) -> None:
-    held, still = box["held"], box["still"]
+    held = box["held"]
     assert held.state == "Hold" and held.substate == 0 and held.spindle == 0  # pen up, in the hold
     assert 5.0 < held.mpos[0] < 35.0 and held.mpos[1] == pytest.approx(5.0)  # stopped mid-stroke
-    assert still.state == "Hold" and still.mpos == held.mpos and still.spindle == 0
     assert box["lifted"]
     assert box["resumed"].state != "Hold"
     assert box["result"].status == "done" and box["result"].acked == len(LONG_STROKE)
