@@ -82,8 +82,11 @@ def build_firmware(dest: Path, source: Path = GRBL_SIM_DIR) -> Path:
 # st_prep_buffer() (wrapped at link time, GRBL's sources untouched) notes the tick it last refilled the
 # buffer; while the stepper interrupt is on, the timer thread runs at most 1 ms of simulated time past that
 # tick, then *stops the clock* (drops the backlog) until the main loop runs again. Simulated time stretches
-# under load, as the harness README says to expect; protocol behaviour is the firmware's. A stall longer
-# than 0.2 s of wall time lets the clock run anyway (no deadlock if the main loop waits on the serial TX).
+# under load, as the harness README says to expect; protocol behaviour is the firmware's. The clock runs on
+# while GRBL's TX ring is full (the main loop then spins in serial_write() until the UART interrupt, on the
+# timer thread, frees a byte: no deadlock), and, as a last guard, after 2 s of wall time. (That guard was
+# 0.2 s: on a loaded CI host the main thread slept that long, the stepper drained the segment buffer and
+# went Idle mid-move, and `pen up` on a Z pen read back Z 2.888 after G4 P0 had been acknowledged.)
 # Second harness fault, same cause (two threads where the board has one CPU): GRBL sets and clears its
 # real-time flags with `cli(); flags |= mask; SREG = sreg`, atomic on the AVR, a lost update here (seen: a
 # cancel's feed hold stuck in Hold:1 for good, the stepper idle, its EXEC_CYCLE_STOP gone). The four
@@ -94,6 +97,8 @@ _LOCKSTEP_DECL = """
 volatile uint64_t sim_prep_tick = 0; /* patched by tests/grbl_firmware.py: lockstep */
 void __real_st_prep_buffer(void);
 void __wrap_st_prep_buffer(void) { __real_st_prep_buffer(); sim_prep_tick = sim.masterclock; }
+#include "../serial.h"  /* TX_BUFFER_SIZE as GRBL was built */
+static int sim_tx_full(void) { return serial_get_tx_buffer_count() >= TX_BUFFER_SIZE; }  /* main loop waits */
 extern volatile uint8_t sys_rt_exec_state, sys_rt_exec_motion_override, sys_rt_exec_accessory_override;
 void __wrap_system_set_exec_state_flag(uint8_t m) { __atomic_fetch_or(&sys_rt_exec_state, m, 5); }
 void __wrap_system_clear_exec_state_flag(uint8_t m) { __atomic_fetch_and(&sys_rt_exec_state, ~m, 5); }
@@ -105,10 +110,10 @@ void __wrap_system_set_exec_accessory_override_flag(uint8_t m) {
 _LOCKSTEP_LOOP_OLD = """   while (sim.masterclock < simulated_ticks){
 """
 _LOCKSTEP_LOOP_NEW = """   while (sim.masterclock < simulated_ticks){
-    if ((TIMSK1 & (1<<OCIE1A)) && sim.masterclock > sim_prep_tick + F_CPU / 1000) { /* patched: lockstep */
-      uint32_t now = platform_ns();
+    if ((TIMSK1 & (1<<OCIE1A)) && !sim_tx_full() && sim.masterclock > sim_prep_tick + F_CPU / 1000) {
+      uint32_t now = platform_ns(); /* patched: lockstep */
       if (!stalled) { stalled = 1; stall_ns = now; }
-      if (now - stall_ns < 200000000u) { simulated_ticks = sim.masterclock; break; }
+      if (now - stall_ns < 2000000000u) { simulated_ticks = sim.masterclock; break; }
       sim_prep_tick = sim.masterclock;
     }
     stalled = 0;
