@@ -111,8 +111,13 @@ class Machine:
         return self.link.command(line, timeout=timeout)
 
     def sync(self, timeout: float = MOVE_TIMEOUT_S) -> None:
-        """Return once GRBL has run everything sent: `G4 P0` is acknowledged only with the planner empty."""
+        """Return once GRBL has run everything sent: `G4 P0` is acknowledged only with the planner empty,
+        and a status report then says Idle (the readback after it must not catch the last steps)."""
         self.command("G4 P0", timeout=timeout)
+        idle = self.link.wait_for(lambda r: isinstance(r, Status) and r.state == "Idle", timeout, poll=0.2)
+        if idle is None:
+            raise DeviceError(f"GRBL did not come to rest within {timeout:g} s after its moves")
+        self.state = idle  # type: ignore[assignment]
 
     # -- pen --------------------------------------------------------------------------------------
     def pen(self, down: bool) -> list[str]:
