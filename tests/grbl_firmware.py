@@ -90,9 +90,13 @@ def build_firmware(dest: Path, source: Path = GRBL_SIM_DIR) -> Path:
 # Second harness fault, same cause (two threads where the board has one CPU): GRBL sets and clears its
 # real-time flags with `cli(); flags |= mask; SREG = sreg`, atomic on the AVR, a lost update here (seen: a
 # cancel's feed hold stuck in Hold:1 for good, the stepper idle, its EXEC_CYCLE_STOP gone). The four
-# read-modify-write setters are wrapped with atomic ones.
+# read-modify-write setters are wrapped with atomic ones. Third, same cause: on the board the serial ISR's
+# Ctrl-X (mc_reset: set EXEC_RESET, then ALARM:3 when a hold was under way) runs whole before the main loop
+# sees the reset and clears the alarm; here the main loop could clear it in between, so a reset after a
+# soft limit printed a stray ALARM:3 (3 of 10 runs under load). mc_reset and the alarm clear share a lock.
 _FLAGS = ("system_set_exec_state_flag", "system_clear_exec_state_flag",
-          "system_set_exec_motion_override_flag", "system_set_exec_accessory_override_flag")
+          "system_set_exec_motion_override_flag", "system_set_exec_accessory_override_flag",
+          "mc_reset", "system_clear_exec_alarm")
 _LOCKSTEP_DECL = """
 volatile uint64_t sim_prep_tick = 0; /* patched by tests/grbl_firmware.py: lockstep */
 void __real_st_prep_buffer(void);
@@ -106,6 +110,14 @@ void __wrap_system_set_exec_motion_override_flag(uint8_t m) {
   __atomic_fetch_or(&sys_rt_exec_motion_override, m, 5); }
 void __wrap_system_set_exec_accessory_override_flag(uint8_t m) {
   __atomic_fetch_or(&sys_rt_exec_accessory_override, m, 5); }
+#include <pthread.h>
+static pthread_mutex_t sim_reset_lock = PTHREAD_MUTEX_INITIALIZER;  /* an ISR is atomic on the AVR */
+void __real_mc_reset(void); void __real_system_clear_exec_alarm(void);
+void __wrap_mc_reset(void) {
+  pthread_mutex_lock(&sim_reset_lock); __real_mc_reset(); pthread_mutex_unlock(&sim_reset_lock); }
+void __wrap_system_clear_exec_alarm(void) {
+  pthread_mutex_lock(&sim_reset_lock); __real_system_clear_exec_alarm();
+  pthread_mutex_unlock(&sim_reset_lock); }
 """
 _LOCKSTEP_LOOP_OLD = """   while (sim.masterclock < simulated_ticks){
 """
@@ -121,7 +133,7 @@ _LOCKSTEP_LOOP_NEW = """   while (sim.masterclock < simulated_ticks){
 
 
 def lockstep(sim_dir: Path) -> subprocess.CompletedProcess:
-    """Apply the two patches above to grbl-sim's simulator.c and relink grbl_sim.exe."""
+    """Apply the patches above to grbl-sim's simulator.c and relink grbl_sim.exe."""
     path = sim_dir / "simulator.c"
     text = path.read_text()
     if "sim_prep_tick" not in text:
