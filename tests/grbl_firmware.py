@@ -84,19 +84,21 @@ def build_firmware(dest: Path, source: Path = GRBL_SIM_DIR) -> Path:
 # tick, then *stops the clock* (drops the backlog) until the main loop runs again. Simulated time stretches
 # under load, as the harness README says to expect; protocol behaviour is the firmware's. The clock runs on
 # while GRBL's TX ring is full (the main loop then spins in serial_write() until the UART interrupt, on the
-# timer thread, frees a byte: no deadlock), and, as a last guard, after 2 s of wall time. (That guard was
-# 0.2 s: on a loaded CI host the main thread slept that long, the stepper drained the segment buffer and
-# went Idle mid-move, and `pen up` on a Z pen read back Z 2.888 after G4 P0 had been acknowledged.)
+# timer thread, frees a byte: no deadlock), and, as a last guard, after 2 s of wall time (was 0.2 s, the
+# only escape then; changed after CI once read a Z pen back at Z 2.888 after G4 P0 — not reproduced here, so
+# whether this guard was the cause is unconfirmed: each 0.2 s escape let only 1 ms of steps through).
 # Second harness fault, same cause (two threads where the board has one CPU): GRBL sets and clears its
 # real-time flags with `cli(); flags |= mask; SREG = sreg`, atomic on the AVR, a lost update here (seen: a
 # cancel's feed hold stuck in Hold:1 for good, the stepper idle, its EXEC_CYCLE_STOP gone). The four
-# read-modify-write setters are wrapped with atomic ones. Third, same cause: on the board the serial ISR's
-# Ctrl-X (mc_reset: set EXEC_RESET, then ALARM:3 when a hold was under way) runs whole before the main loop
-# sees the reset and clears the alarm; here the main loop could clear it in between, so a reset after a
-# soft limit printed a stray ALARM:3 (3 of 10 runs under load). mc_reset and the alarm clear share a lock.
-_FLAGS = ("system_set_exec_state_flag", "system_clear_exec_state_flag",
-          "system_set_exec_motion_override_flag", "system_set_exec_accessory_override_flag",
-          "mc_reset", "system_clear_exec_alarm")
+# read-modify-write setters are wrapped with atomic ones (`_WRAPPED`). Third, same cause: on the board the
+# serial ISR's Ctrl-X (mc_reset: set EXEC_RESET, then ALARM:3 when a hold was under way) runs whole before
+# the main loop sees the reset and clears the alarm; here the main loop could clear it in between, so a reset
+# after a soft limit printed a stray ALARM:3 (3-4 of 10 runs under load). mc_reset and the alarm clear share
+# a lock.
+_WRAPPED = (  # GRBL functions replaced at link time by the __wrap_ ones in _LOCKSTEP_DECL
+    "system_set_exec_state_flag", "system_clear_exec_state_flag",
+    "system_set_exec_motion_override_flag", "system_set_exec_accessory_override_flag",
+    "mc_reset", "system_clear_exec_alarm")
 _LOCKSTEP_DECL = """
 volatile uint64_t sim_prep_tick = 0; /* patched by tests/grbl_firmware.py: lockstep */
 void __real_st_prep_buffer(void);
@@ -144,7 +146,7 @@ def lockstep(sim_dir: Path) -> subprocess.CompletedProcess:
         text = text.replace(ticks, ticks + "  uint8_t stalled = 0; uint32_t stall_ns = 0;\n", 1)
         path.write_text(text.replace(_LOCKSTEP_LOOP_OLD, _LOCKSTEP_LOOP_NEW, 1))
     (sim_dir / "grbl_sim.exe").unlink(missing_ok=True)
-    flags = "FLAGS=-g -O3 -fcommon -Wl," + ",".join(f"--wrap={f}" for f in ("st_prep_buffer", *_FLAGS))
+    flags = "FLAGS=-g -O3 -fcommon -Wl," + ",".join(f"--wrap={f}" for f in ("st_prep_buffer", *_WRAPPED))
     return subprocess.run(["make", "-C", str(sim_dir), "main", flags, "PLATFORM=LINUX"], capture_output=True,
                           text=True)
 
